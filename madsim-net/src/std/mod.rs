@@ -1,0 +1,6 @@
+//! The real twin (no `cfg(madsim)`): tokio sockets, with the node context a
+//! backend gives each node's thread (its address, its injector).
+
+pub(crate) mod backend;
+pub(crate) mod net;
+pub(crate) mod world;

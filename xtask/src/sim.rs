@@ -1,0 +1,75 @@
+//! `cargo xtask sim` and `cargo xtask bench`: release-mode runs under cfg(madsim).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cmd::{self, CargoCmd};
+use crate::{errln, outln};
+
+/// The raft-sim subcommand `cargo xtask sim` runs.
+// Issue C replaces this by the Raft chaos `sweep`.
+const SIM_SUBCOMMAND: &str = "net-sweep";
+
+/// Where the bench writes its JSON (relative to the workspace root).
+const BENCH_DIR: &str = "target/bench";
+
+/// `cargo run --release --target-dir target/madsim -p raft-sim --bin raft-sim -- net-sweep ARGS...`
+/// under `--cfg madsim`; exits with raft-sim's exit code.
+pub fn sim(args: &[String]) -> Result<ExitCode> {
+    let status = CargoCmd::new("sim", ["run", "--release"])
+        .madsim()
+        .args(["-p", "raft-sim", "--bin", "raft-sim", "--", SIM_SUBCOMMAND])
+        .args(args)
+        .run()?;
+    if status.success() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    errln!(
+        "error: sim: raft-sim {SIM_SUBCOMMAND} failed ({})",
+        cmd::describe(status)
+    );
+    Ok(ExitCode::from(cmd::exit_code(status)))
+}
+
+/// `cargo bench --target-dir target/madsim -p madsim-net --bench net [-- ARGS...]`
+/// under `--cfg madsim`, with `TWINNET_BENCH_DIR=<root>/target/bench`; then
+/// lists the JSON files the bench left there.
+pub fn bench(args: &[String]) -> Result<ExitCode> {
+    let bench_dir = cmd::workspace_root().join(BENCH_DIR);
+    std::fs::create_dir_all(&bench_dir)
+        .with_context(|| format!("bench: creating {}", bench_dir.display()))?;
+    let mut cargo = CargoCmd::new("bench", ["bench"])
+        .madsim()
+        .args(["-p", "madsim-net", "--bench", "net"])
+        .env("TWINNET_BENCH_DIR", bench_dir.to_string_lossy());
+    if !args.is_empty() {
+        cargo = cargo.args(["--"]).args(args);
+    }
+    let status = cargo.run()?;
+    if !status.success() {
+        bail!("bench: cargo bench failed ({})", cmd::describe(status));
+    }
+    list_json(&bench_dir)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_json(dir: &Path) -> Result<()> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("bench: reading {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    outln!("==> bench results in {BENCH_DIR}/");
+    if files.is_empty() {
+        outln!("  (no JSON files)");
+    }
+    for file in files {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        outln!("  {BENCH_DIR}/{}  ({size} bytes)", name.unwrap_or_default());
+    }
+    Ok(())
+}
