@@ -42,6 +42,7 @@ pub mod impairment;
 pub mod injector;
 pub mod limits;
 pub mod link;
+pub mod scenario;
 pub mod trace;
 
 #[cfg(madsim)]
