@@ -324,9 +324,13 @@ pub async fn one_way_partition<B: NetBackend>(
         .await?;
     let task = backend.spawn_on(client, async move {
         let (mut read, mut write) = stream.into_split();
-        write
-            .write_all(&[1u8; ONE_WAY_PAYLOAD_BYTES as usize])
-            .await?;
+        // A real sender may block in the cut (loopback) or buffer (simulator).
+        let writer = crate::task::spawn(async move {
+            write
+                .write_all(&[1u8; ONE_WAY_PAYLOAD_BYTES as usize])
+                .await
+                .map(|_| write)
+        });
         let mut reverse = 0u64;
         let mut buf = [0u8; 1024];
         let deadline = Instant::now() + hold;
@@ -341,17 +345,21 @@ pub async fn one_way_partition<B: NetBackend>(
             }
             reverse += n as u64;
         }
-        Ok::<_, ScenarioError>((reverse, read, write))
+        Ok::<_, ScenarioError>((reverse, read, writer))
     })?;
-    let (reverse, read, write) = task.await??;
+    let (reverse, read, writer) = task.await??;
     let forward_during = received.load(Ordering::SeqCst);
     backend.heal(Some(cut)).await?;
     backend
         .spawn_on(client, async move {
+            let write = writer
+                .await
+                .map_err(|e| ScenarioError::Unexpected(e.to_string()))??;
             time::sleep(Duration::from_millis(200)).await;
             drop((read, write));
+            Ok::<_, ScenarioError>(())
         })?
-        .await?;
+        .await??;
     Ok(OneWayReport {
         forward_bytes_during_cut: forward_during,
         reverse_bytes_during_cut: reverse,
