@@ -96,7 +96,7 @@ struct Block {
 enum RngSource {
     #[cfg(madsim)]
     Simulator,
-    Seeded(rand08::rngs::StdRng),
+    Seeded(Box<rand08::rngs::StdRng>),
 }
 
 impl Dice for RngSource {
@@ -161,7 +161,9 @@ impl FailureInjector {
     /// An injector whose decisions come from `seed` (real-network backends).
     pub fn seeded(seed: u64) -> Arc<Self> {
         use rand08::SeedableRng;
-        Self::with_rng(RngSource::Seeded(rand08::rngs::StdRng::seed_from_u64(seed)))
+        Self::with_rng(RngSource::Seeded(Box::new(
+            rand08::rngs::StdRng::seed_from_u64(seed),
+        )))
     }
 
     /// An injector drawing from the running simulation's seeded RNG.
