@@ -22,7 +22,7 @@ mod sim {
 
     use madsim::runtime::Runtime;
     use madsim_net::{NetBackend, SimBackend};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
     const PING_ROUNDS: u64 = 20_000;
     const PING_BYTES: usize = 64;
@@ -90,91 +90,66 @@ mod sim {
         let listener = madsim::net::TcpListener::bind(("0.0.0.0", PORT))
             .await
             .expect("bind");
-        let (mut stream, _) = listener.accept().await.expect("accept");
-        let mut buf = vec![0u8; BULK_CHUNK];
-        loop {
-            match load {
-                Load::PingPong => {
-                    if stream.read_exact(&mut buf[..PING_BYTES]).await.is_err() {
-                        return;
-                    }
-                    stream.write_all(&buf[..PING_BYTES]).await.expect("write");
-                    stream.flush().await.expect("flush");
-                }
-                Load::Bulk => {
-                    let mut received = 0u64;
-                    while received < BULK_BYTES {
-                        received += stream.read(&mut buf).await.expect("read") as u64;
-                    }
-                    stream.write_all(b"k").await.expect("ack");
-                    stream.flush().await.expect("flush");
-                    return;
-                }
-            }
-        }
+        serve(listener.accept().await.expect("accept").0, load).await;
     }
 
     async fn raw_client(addr: SocketAddr, load: Load) {
-        let mut stream = madsim::net::TcpStream::connect(addr)
-            .await
-            .expect("connect");
-        let mut buf = vec![7u8; BULK_CHUNK];
-        match load {
-            Load::PingPong => {
-                for _ in 0..PING_ROUNDS {
-                    stream.write_all(&buf[..PING_BYTES]).await.expect("write");
-                    stream.flush().await.expect("flush");
-                    stream
-                        .read_exact(&mut buf[..PING_BYTES])
-                        .await
-                        .expect("read");
-                }
-            }
-            Load::Bulk => {
-                for _ in 0..BULK_BYTES / BULK_CHUNK as u64 {
-                    stream.write_all(&buf).await.expect("write");
-                    stream.flush().await.expect("flush");
-                }
-                stream.read_exact(&mut buf[..1]).await.expect("ack");
-            }
-        }
+        drive(
+            madsim::net::TcpStream::connect(addr)
+                .await
+                .expect("connect"),
+            load,
+        )
+        .await;
     }
 
     async fn net_server(load: Load) {
         let listener = madsim_net::net::TcpListener::bind(("0.0.0.0", PORT))
             .await
             .expect("bind");
-        let (mut stream, _) = listener.accept().await.expect("accept");
+        serve(listener.accept().await.expect("accept").0, load).await;
+    }
+
+    async fn net_client(addr: SocketAddr, load: Load) {
+        drive(
+            madsim_net::net::TcpStream::connect(addr)
+                .await
+                .expect("connect"),
+            load,
+        )
+        .await;
+    }
+
+    /// The server side of both loads; `flush` is needed by raw madsim (it
+    /// sends on flush) and free on madsim-net.
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, load: Load) {
         let mut buf = vec![0u8; BULK_CHUNK];
-        loop {
-            match load {
-                Load::PingPong => {
-                    if stream.read_exact(&mut buf[..PING_BYTES]).await.is_err() {
-                        return;
-                    }
+        match load {
+            Load::PingPong => {
+                while stream.read_exact(&mut buf[..PING_BYTES]).await.is_ok() {
                     stream.write_all(&buf[..PING_BYTES]).await.expect("write");
+                    stream.flush().await.expect("flush");
                 }
-                Load::Bulk => {
-                    let mut received = 0u64;
-                    while received < BULK_BYTES {
-                        received += stream.read(&mut buf).await.expect("read") as u64;
-                    }
-                    stream.write_all(b"k").await.expect("ack");
-                    return;
+            }
+            Load::Bulk => {
+                let mut received = 0u64;
+                while received < BULK_BYTES {
+                    received += stream.read(&mut buf).await.expect("read") as u64;
                 }
+                stream.write_all(b"k").await.expect("ack");
+                stream.flush().await.expect("flush");
             }
         }
     }
 
-    async fn net_client(addr: SocketAddr, load: Load) {
-        let mut stream = madsim_net::net::TcpStream::connect(addr)
-            .await
-            .expect("connect");
+    /// The client side of both loads.
+    async fn drive<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, load: Load) {
         let mut buf = vec![7u8; BULK_CHUNK];
         match load {
             Load::PingPong => {
                 for _ in 0..PING_ROUNDS {
                     stream.write_all(&buf[..PING_BYTES]).await.expect("write");
+                    stream.flush().await.expect("flush");
                     stream
                         .read_exact(&mut buf[..PING_BYTES])
                         .await
@@ -184,6 +159,7 @@ mod sim {
             Load::Bulk => {
                 for _ in 0..BULK_BYTES / BULK_CHUNK as u64 {
                     stream.write_all(&buf).await.expect("write");
+                    stream.flush().await.expect("flush");
                 }
                 stream.read_exact(&mut buf[..1]).await.expect("ack");
             }

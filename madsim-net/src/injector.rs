@@ -88,11 +88,6 @@ struct NodeInfo {
     open_connections: usize,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Block {
-    epoch: PartitionId,
-}
-
 enum RngSource {
     #[cfg(madsim)]
     Simulator,
@@ -114,7 +109,9 @@ struct State {
     nodes: Vec<NodeInfo>,
     by_ip: BTreeMap<IpAddr, NodeId>,
     links: BTreeMap<(NodeId, NodeId), LinkModel>,
-    blocked: BTreeMap<(NodeId, NodeId), Block>,
+    /// Cut links, each with the partitions that cut it: a link reopens only
+    /// when every partition covering it has healed.
+    blocked: BTreeMap<(NodeId, NodeId), BTreeSet<PartitionId>>,
     rpc_faults: BTreeMap<(NodeId, NodeId), RpcFaults>,
     rpc_default: RpcFaults,
     next_epoch: PartitionId,
@@ -366,7 +363,7 @@ impl FailureInjector {
         let epoch = st.next_epoch;
         st.next_epoch += 1;
         for &link in &links {
-            st.blocked.insert(link, Block { epoch });
+            st.blocked.entry(link).or_default().insert(epoch);
         }
         drop(st);
         self.record(EventKind::PartitionStarted {
@@ -389,12 +386,15 @@ impl FailureInjector {
     pub fn heal(&self, which: Option<PartitionId>) {
         let mut st = self.state.lock();
         let mut healed = BTreeSet::new();
-        st.blocked.retain(|_, block| {
-            let heal = which.is_none_or(|epoch| epoch == block.epoch);
-            if heal {
-                healed.insert(block.epoch);
-            }
-            !heal
+        st.blocked.retain(|_, epochs| {
+            epochs.retain(|&epoch| {
+                let heal = which.is_none_or(|w| w == epoch);
+                if heal {
+                    healed.insert(epoch);
+                }
+                !heal
+            });
+            !epochs.is_empty()
         });
         let waiters = std::mem::take(&mut st.heal_waiters);
         drop(st);
@@ -417,6 +417,42 @@ impl FailureInjector {
         if !st.heal_waiters.iter().any(|w| w.will_wake(waker)) {
             st.heal_waiters.push(waker.clone());
         }
+    }
+
+    /// Waits until packets flow both ways between the nodes, as a SYN
+    /// would; `TimedOut` after `CONNECT_TIMEOUT_US` of partition.
+    pub(crate) async fn wait_for_path(
+        &self,
+        client: NodeId,
+        server: NodeId,
+    ) -> std::io::Result<()> {
+        let blocked = || self.is_blocked(client, server) || self.is_blocked(server, client);
+        if !blocked() {
+            return Ok(());
+        }
+        self.record(EventKind::ConnectStalled {
+            from: client,
+            to: server,
+        });
+        let healed = std::future::poll_fn(|cx| {
+            if !blocked() {
+                return std::task::Poll::Ready(());
+            }
+            self.wake_on_heal(cx.waker());
+            // Re-check: a heal between the test and the registration is not lost.
+            if blocked() {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        });
+        let limit = Duration::from_micros(crate::limits::CONNECT_TIMEOUT_US);
+        crate::time::timeout(limit, healed).await.map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connect timed out: partitioned",
+            )
+        })
     }
 
     // ---- RPC-level faults --------------------------------------------------
@@ -489,6 +525,9 @@ impl FailureInjector {
             return WritePlan::DeliverAtNs(now_ns + base_ns);
         };
         if let Some(wait) = link.writable_at_ns(now_ns) {
+            let wait_us = (wait - now_ns) / 1_000;
+            st.log
+                .record(now_ns, EventKind::Throttled { from, to, wait_us });
             return WritePlan::WaitUntilNs(wait);
         }
         let mut events = std::mem::take(&mut st.scratch);
@@ -516,6 +555,7 @@ impl FailureInjector {
     /// Delay of a TCP handshake on `from <-> to` (one sampled round trip).
     #[cfg(madsim)]
     pub(crate) fn handshake_delay(&self, from: NodeId, to: NodeId) -> Duration {
+        let now_ns = self.now_ns();
         let mut guard = self.state.lock();
         let st = &mut *guard;
         let mut total_us = 0;
@@ -526,6 +566,16 @@ impl FailureInjector {
                 let high = imp.latency_us().saturating_add(imp.jitter_us());
                 total_us += st.rng.between(low, high);
             }
+        }
+        if total_us > 0 {
+            st.log.record(
+                now_ns,
+                EventKind::Handshake {
+                    from,
+                    to,
+                    delay_us: total_us,
+                },
+            );
         }
         Duration::from_micros(total_us)
     }
@@ -582,5 +632,108 @@ impl Drop for ConnectionSlot {
             debug_assert!(info.open_connections > 0);
             info.open_connections = info.open_connections.saturating_sub(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn injector_with_nodes(count: u8) -> Arc<FailureInjector> {
+        let injector = FailureInjector::seeded(1);
+        for i in 0..count {
+            let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, i + 1));
+            injector.register_node(&format!("n{i}"), ip).unwrap();
+        }
+        injector
+    }
+
+    #[test]
+    fn overlapping_partitions_heal_independently() {
+        let injector = injector_with_nodes(3);
+        let wide = injector
+            .partition(
+                &Partition::Split {
+                    side_a: vec![0],
+                    side_b: vec![1, 2],
+                },
+                None,
+            )
+            .unwrap();
+        let narrow = injector
+            .partition(&Partition::TwoWay { a: 0, b: 1 }, None)
+            .unwrap();
+        injector.heal(Some(narrow));
+        assert!(
+            injector.is_blocked(0, 1),
+            "the wide cut still covers 0 -> 1"
+        );
+        assert!(injector.is_blocked(2, 0));
+        injector.heal(Some(wide));
+        assert!(!injector.is_blocked(0, 1) && !injector.is_blocked(2, 0));
+        let healed = injector.counters().events;
+        injector.heal(Some(wide));
+        assert_eq!(
+            injector.counters().events,
+            healed,
+            "healing twice records nothing"
+        );
+    }
+
+    #[test]
+    fn unknown_nodes_and_node_cap_are_typed_errors() {
+        let injector = injector_with_nodes(2);
+        assert_eq!(
+            injector.set_link(0, 5, LinkImpairment::lan()),
+            Err(NetError::UnknownNode(5))
+        );
+        let cut = injector.partition(&Partition::OneWay { from: 0, to: 9 }, None);
+        assert_eq!(cut, Err(NetError::UnknownNode(9)));
+        for i in 2..MAX_NODES {
+            let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 1, i as u8));
+            injector.register_node("n", ip).unwrap();
+        }
+        let over = injector.register_node("over", IpAddr::V4(Ipv4Addr::new(127, 0, 2, 1)));
+        assert_eq!(over, Err(NetError::NodeLimit { limit: MAX_NODES }));
+    }
+
+    #[test]
+    fn rpc_faults_are_seeded_validated_and_recorded() {
+        let fates = |seed| {
+            let injector = FailureInjector::seeded(seed);
+            injector
+                .register_node("a", IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)))
+                .unwrap();
+            injector
+                .register_node("b", IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
+                .unwrap();
+            let faults = RpcFaults {
+                drop_percent: 20.0,
+                duplicate_percent: 10.0,
+                delay_percent: 10.0,
+                delay_max_us: 5_000,
+            };
+            injector.set_rpc_faults(None, faults).unwrap();
+            let fates: Vec<RpcFate> = (0..1_000).map(|_| injector.rpc_fate(0, 1)).collect();
+            (fates, injector.counters())
+        };
+        let (first, counters) = fates(3);
+        assert_eq!(first, fates(3).0, "same seed, same fates");
+        let dropped = first.iter().filter(|f| **f == RpcFate::Drop).count();
+        assert!(
+            (150..250).contains(&dropped),
+            "{dropped} of 1000 dropped at 20%"
+        );
+        assert_eq!(counters.rpcs_dropped, dropped as u64);
+        let bad = RpcFaults {
+            drop_percent: 101.0,
+            ..Default::default()
+        };
+        assert!(
+            FailureInjector::seeded(1)
+                .set_rpc_faults(None, bad)
+                .is_err()
+        );
     }
 }

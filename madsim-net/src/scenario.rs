@@ -250,7 +250,7 @@ pub async fn timed_partition<B: NetBackend>(
 }
 
 /// Outcome of a one-way partition `client -> server`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OneWayReport {
     /// Bytes the server got from the client while the cut held.
     pub forward_bytes_during_cut: u64,
@@ -367,57 +367,75 @@ pub async fn one_way_partition<B: NetBackend>(
     })
 }
 
-/// What one seed of the chaos case did.
+/// The settings of one seed of the chaos case, drawn from the seed.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct ChaosReport {
+pub struct ChaosConfig {
     pub impairment: LinkImpairment,
     pub partition_ms: u64,
     pub echo_rounds: usize,
-    pub echo_max_rtt_ms: f64,
     pub partition_bytes: usize,
-    pub one_way_forward_during_cut: u64,
 }
 
-/// The seed-swept case: an impairment drawn from the seed's RNG, an echo
-/// exchange over it, a timed partition with a stream across it, and a
-/// one-way cut. Fails on any lost, doubled or reordered byte, on a byte that
-/// crosses a cut, and on round trips outside what the impairment allows.
-pub async fn chaos_case<B: NetBackend>(backend: &mut B) -> Result<ChaosReport, ScenarioError> {
-    use crate::rand::Rng;
-    let (impairment, partition_ms) = {
+impl ChaosConfig {
+    /// Draws a configuration from the current RNG (the seed's, in the simulator).
+    pub fn draw() -> Result<Self, NetError> {
+        use crate::rand::Rng;
         let mut rng = crate::rand::thread_rng();
         let latency_ms = rng.gen_range(1..=40u64);
-        let imp = LinkImpairment::builder()
+        let rate = if rng.gen_bool(0.5) {
+            rng.gen_range(1..=100u64) * 1_000_000
+        } else {
+            0
+        };
+        let impairment = LinkImpairment::builder()
             .latency_ms(latency_ms)
             .jitter_ms(rng.gen_range(0..=latency_ms))
             .loss_percent(f64::from(rng.gen_range(0..=30u32)) / 10.0)
             .duplicate_percent(f64::from(rng.gen_range(0..=20u32)) / 10.0)
             .reorder_percent(f64::from(rng.gen_range(0..=50u32)) / 10.0)
             .corrupt_percent(f64::from(rng.gen_range(0..=5u32)) / 10.0)
-            .rate_bits_per_sec(if rng.gen_bool(0.5) {
-                rng.gen_range(1..=100u64) * 1_000_000
-            } else {
-                0
-            });
-        (imp.build()?, rng.gen_range(100..=2_000u64))
-    };
-    let rounds = 40;
-    let echo_report = echo(backend, impairment, rounds, 1024).await?;
-    // No loss can make a round trip shorter than two minimum one-way delays.
-    let floor = Duration::from_micros(
-        2 * impairment
-            .latency_us()
-            .saturating_sub(impairment.jitter_us()),
-    );
+            .rate_bits_per_sec(rate)
+            .build()?;
+        Ok(ChaosConfig {
+            impairment,
+            partition_ms: rng.gen_range(100..=2_000u64),
+            echo_rounds: 40,
+            partition_bytes: 64 * 1024,
+        })
+    }
+}
+
+/// What one seed of the chaos case measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChaosReport {
+    pub echo_max_rtt_ms: f64,
+    pub first_byte_after_cut_ms: f64,
+    pub one_way: OneWayReport,
+}
+
+/// The seed-swept case: an echo exchange over the drawn impairment, a timed
+/// partition with a stream across it, and a one-way cut. Fails on any lost,
+/// doubled or reordered byte, on a byte that crosses a cut, and on round
+/// trips shorter than the impairment allows.
+pub async fn chaos_case<B: NetBackend>(
+    backend: &mut B,
+    config: &ChaosConfig,
+) -> Result<ChaosReport, ScenarioError> {
+    let impairment = config.impairment;
+    let echo_report = echo(backend, impairment, config.echo_rounds, 1024).await?;
+    // No fault can make a round trip shorter than two minimum one-way delays.
+    let floor_us = 2 * impairment
+        .latency_us()
+        .saturating_sub(impairment.jitter_us());
+    let floor = Duration::from_micros(floor_us);
     if echo_report.min() < floor {
         return Err(ScenarioError::Unexpected(format!(
             "round trip {:?} below the configured floor {floor:?}",
             echo_report.min()
         )));
     }
-    let heal_after = Duration::from_millis(partition_ms);
-    let partition_bytes = 64 * 1024;
-    let cut = timed_partition(backend, impairment, heal_after, partition_bytes).await?;
+    let heal_after = Duration::from_millis(config.partition_ms);
+    let cut = timed_partition(backend, impairment, heal_after, config.partition_bytes).await?;
     if cut.first_byte_after_cut < heal_after {
         return Err(ScenarioError::Unexpected(format!(
             "a byte crossed the partition at {:?} (heal at {heal_after:?})",
@@ -434,11 +452,8 @@ pub async fn chaos_case<B: NetBackend>(backend: &mut B) -> Result<ChaosReport, S
         )));
     }
     Ok(ChaosReport {
-        impairment,
-        partition_ms,
-        echo_rounds: rounds,
         echo_max_rtt_ms: echo_report.max().as_secs_f64() * 1e3,
-        partition_bytes,
-        one_way_forward_during_cut: one_way.forward_bytes_during_cut,
+        first_byte_after_cut_ms: cut.first_byte_after_cut.as_secs_f64() * 1e3,
+        one_way,
     })
 }

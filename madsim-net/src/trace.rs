@@ -104,6 +104,18 @@ pub enum EventKind {
         from: NodeId,
         to: NodeId,
     },
+    /// The rate limiter's queue was full: the writer waits `wait_us`.
+    Throttled {
+        from: NodeId,
+        to: NodeId,
+        wait_us: u64,
+    },
+    /// A connection's handshake took one sampled round trip of an impaired link.
+    Handshake {
+        from: NodeId,
+        to: NodeId,
+        delay_us: u64,
+    },
     /// Data waited for a partition to heal.
     Stalled {
         from: NodeId,
@@ -154,6 +166,7 @@ pub struct Counters {
     pub duplicated: u64,
     pub reordered: u64,
     pub stalled: u64,
+    pub throttled: u64,
     pub connections_opened: u64,
     pub connections_refused: u64,
     pub connection_limit_hits: u64,
@@ -179,6 +192,7 @@ impl Counters {
             EventKind::Duplicated { .. } => self.duplicated += 1,
             EventKind::Reordered { .. } => self.reordered += 1,
             EventKind::Stalled { .. } => self.stalled += 1,
+            EventKind::Throttled { .. } => self.throttled += 1,
             EventKind::FrameRejected { .. } => self.frames_rejected += 1,
             EventKind::RpcDropped { .. } => self.rpcs_dropped += 1,
             EventKind::RpcDelayed { .. } => self.rpcs_delayed += 1,
@@ -312,6 +326,8 @@ impl TraceHash {
             RpcDropped { from, to } => [22, from, to, 0, 0],
             RpcDelayed { from, to, delay_us } => [23, from, to, delay_us, 0],
             RpcDuplicated { from, to } => [24, from, to, 0, 0],
+            Throttled { from, to, wait_us } => [26, from, to, wait_us, 0],
+            Handshake { from, to, delay_us } => [27, from, to, delay_us, 0],
             Note { ref text } => {
                 self.fold_bytes(text.as_bytes());
                 [25, text.len() as u64, 0, 0, 0]

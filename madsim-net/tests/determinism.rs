@@ -10,7 +10,8 @@ use madsim_net::{NetBackend, SimBackend, scenario};
 
 async fn chaos_hash() -> u64 {
     let mut backend = SimBackend::new().expect("inside a simulation");
-    scenario::chaos_case(&mut backend)
+    let config = scenario::ChaosConfig::draw().expect("valid draw");
+    scenario::chaos_case(&mut backend, &config)
         .await
         .expect("chaos case passes");
     backend.trace_hash()

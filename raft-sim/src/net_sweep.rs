@@ -166,20 +166,21 @@ mod sim {
             runtime.block_on(async {
                 let start = madsim::time::Instant::now();
                 let mut backend = SimBackend::new().map_err(|e| e.to_string())?;
-                let verdict = scenario::chaos_case(&mut backend).await;
+                let config = scenario::ChaosConfig::draw().map_err(|e| e.to_string())?;
+                let config_json = serde_json::to_value(&config).unwrap_or_default();
+                let verdict = scenario::chaos_case(&mut backend, &config).await;
                 let simulated = start.elapsed();
                 let counters = serde_json::to_value(backend.counters()).unwrap_or_default();
-                let config = verdict
-                    .as_ref()
-                    .ok()
-                    .and_then(|report| serde_json::to_value(report).ok())
-                    .unwrap_or_default();
+                let mut record = serde_json::json!({ "case": config_json });
+                if let Ok(report) = &verdict {
+                    record["measured"] = serde_json::to_value(report).unwrap_or_default();
+                }
                 Ok::<_, String>((
-                    verdict.map_err(|e| e.to_string()),
+                    verdict.map(|_| ()).map_err(|e| e.to_string()),
                     simulated,
                     backend.trace_hash(),
                     counters,
-                    config,
+                    record,
                 ))
             })
         });

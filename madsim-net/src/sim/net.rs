@@ -19,11 +19,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::pipe::{Conn, Side};
 use super::world::{self, SimWorld};
-use crate::backend::NodeId;
+use crate::NetError;
 use crate::injector::ConnectionSlot;
-use crate::limits::CONNECT_TIMEOUT_US;
 use crate::trace::EventKind;
-use crate::{FailureInjector, NetError};
 
 fn no_world() -> io::Error {
     io::Error::other("madsim-net: not inside a madsim runtime")
@@ -100,7 +98,7 @@ impl TcpStream {
             None => None,
         };
         if let Some(client) = client {
-            wait_for_path(&injector, client, server).await?;
+            injector.wait_for_path(client, server).await?;
             let handshake = injector.handshake_delay(client, server);
             if !handshake.is_zero() {
                 madsim::time::sleep(handshake).await;
@@ -192,33 +190,6 @@ impl TcpStream {
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         (self.read, self.write)
     }
-}
-
-/// Waits until packets flow both ways between the nodes, as a SYN would.
-async fn wait_for_path(
-    injector: &FailureInjector,
-    client: NodeId,
-    server: NodeId,
-) -> io::Result<()> {
-    let blocked = || injector.is_blocked(client, server) || injector.is_blocked(server, client);
-    if !blocked() {
-        return Ok(());
-    }
-    injector.record(EventKind::ConnectStalled {
-        from: client,
-        to: server,
-    });
-    let healed = std::future::poll_fn(|cx| {
-        if blocked() {
-            injector.wake_on_heal(cx.waker());
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    });
-    madsim::time::timeout(Duration::from_micros(CONNECT_TIMEOUT_US), healed)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out: partitioned"))
 }
 
 impl AsyncRead for OwnedReadHalf {

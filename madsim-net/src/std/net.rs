@@ -9,7 +9,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, ToSocketAddrs, lookup_host};
@@ -17,7 +16,6 @@ use tokio::net::{TcpSocket, ToSocketAddrs, lookup_host};
 use super::world;
 use crate::backend::NodeId;
 use crate::injector::ConnectionSlot;
-use crate::limits::CONNECT_TIMEOUT_US;
 use crate::trace::EventKind;
 use crate::{FailureInjector, NetError};
 
@@ -84,7 +82,7 @@ impl TcpStream {
             .node_for_ip(target.ip())
             .map_err(NetError::into_io)?;
         let slot = injector.open_connection(node).map_err(NetError::into_io)?;
-        wait_for_path(&injector, node, server).await?;
+        injector.wait_for_path(node, server).await?;
         let socket = if ip.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
@@ -150,32 +148,6 @@ impl TcpStream {
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         (self.read, self.write)
     }
-}
-
-async fn wait_for_path(
-    injector: &FailureInjector,
-    client: NodeId,
-    server: NodeId,
-) -> io::Result<()> {
-    let blocked = || injector.is_blocked(client, server) || injector.is_blocked(server, client);
-    if !blocked() {
-        return Ok(());
-    }
-    injector.record(EventKind::ConnectStalled {
-        from: client,
-        to: server,
-    });
-    let healed = std::future::poll_fn(|cx| {
-        if blocked() {
-            injector.wake_on_heal(cx.waker());
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    });
-    tokio::time::timeout(Duration::from_micros(CONNECT_TIMEOUT_US), healed)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out: partitioned"))
 }
 
 impl OwnedReadHalf {
