@@ -54,7 +54,7 @@ enum Command {
     Test(TestArgs),
     /// Run the simulated sweep: `raft-sim net-sweep ARGS...` under cfg(madsim), release mode.
     Sim(SimArgs),
-    /// Run the madsim-net `net` benchmark under cfg(madsim); JSON goes to target/bench.
+    /// Run the benchmarks (simulated network, Raft in the simulator and on loopback); JSON into target/bench.
     Bench(BenchArgs),
     /// Remove leftover kernel network state (namespaces, veths) from kernel tests.
     CleanNet,

@@ -33,23 +33,59 @@ pub fn sim(args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::from(cmd::exit_code(status)))
 }
 
-/// `cargo bench --target-dir target/madsim -p madsim-net --bench net [-- ARGS...]`
-/// under `--cfg madsim`, with `TWINNET_BENCH_DIR=<root>/target/bench`; then
-/// lists the JSON files the bench left there.
+/// One benchmark binary: its package, its name, and whether it runs in
+/// the simulator (`--cfg madsim`, target/madsim) or on real sockets.
+struct Bench {
+    package: &'static str,
+    name: &'static str,
+    simulated: bool,
+}
+
+/// Every benchmark `cargo xtask bench` runs, in order; each writes its JSON
+/// into `TWINNET_BENCH_DIR` with baselines measured in the same run.
+const BENCHES: [Bench; 3] = [
+    Bench {
+        package: "madsim-net",
+        name: "net",
+        simulated: true,
+    },
+    Bench {
+        package: "raft-sim",
+        name: "raft",
+        simulated: true,
+    },
+    Bench {
+        package: "raft-sim",
+        name: "raft",
+        simulated: false,
+    },
+];
+
+/// Runs every bench of [`BENCHES`] with `TWINNET_BENCH_DIR=<root>/target/bench`
+/// (trailing ARGS go to each bench binary), then lists the JSON files there.
 pub fn bench(args: &[String]) -> Result<ExitCode> {
     let bench_dir = cmd::workspace_root().join(BENCH_DIR);
     std::fs::create_dir_all(&bench_dir)
         .with_context(|| format!("bench: creating {}", bench_dir.display()))?;
-    let mut cargo = CargoCmd::new("bench", ["bench"])
-        .madsim()
-        .args(["-p", "madsim-net", "--bench", "net"])
-        .env("TWINNET_BENCH_DIR", bench_dir.to_string_lossy());
-    if !args.is_empty() {
-        cargo = cargo.args(["--"]).args(args);
-    }
-    let status = cargo.run()?;
-    if !status.success() {
-        bail!("bench: cargo bench failed ({})", cmd::describe(status));
+    for bench in &BENCHES {
+        let mut cargo = CargoCmd::new("bench", ["bench"])
+            .args(["-p", bench.package, "--bench", bench.name])
+            .env("TWINNET_BENCH_DIR", bench_dir.to_string_lossy());
+        if bench.simulated {
+            cargo = cargo.madsim();
+        }
+        if !args.is_empty() {
+            cargo = cargo.args(["--"]).args(args);
+        }
+        let status = cargo.run()?;
+        if !status.success() {
+            bail!(
+                "bench: {}/{} failed ({})",
+                bench.package,
+                bench.name,
+                cmd::describe(status)
+            );
+        }
     }
     list_json(&bench_dir)?;
     Ok(ExitCode::SUCCESS)

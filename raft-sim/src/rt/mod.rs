@@ -15,7 +15,7 @@
 //!   (`tokio::sync::watch` picks its notify slot with a process-global RNG).
 //! - `timeout` (madsim only): a nameable `Timeout` future on madsim's `Sleep`.
 //! - `rng` (madsim only): rand 0.10's `Rng` over madsim's seeded generator.
-//! - `simulated` (madsim only): [`MadsimRuntime`] itself.
+//! - `simulated` (madsim only): `MadsimRuntime` itself.
 
 pub mod watch;
 

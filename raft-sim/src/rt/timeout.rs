@@ -13,18 +13,20 @@ use std::task::{Context, Poll};
 
 use madsim::time::Sleep;
 
-/// A future that fails with [`Elapsed`] unless `future` completes before the
-/// deadline of its [`Sleep`].
-///
-/// The inner future is polled first on every poll, so a future that is ready
-/// at the deadline still wins (as with tokio's and madsim's `timeout`). Note
-/// that madsim sleeps last at least 1 ms of simulated time.
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-#[derive(Debug)]
-pub struct Timeout<F> {
-    /// Structurally pinned: only ever accessed through [`Timeout::project`].
-    future: F,
-    sleep: Sleep,
+pin_project_lite::pin_project! {
+    /// A future that fails with [`Elapsed`] unless `future` completes before the
+    /// deadline of its [`Sleep`].
+    ///
+    /// The inner future is polled first on every poll, so a future that is ready
+    /// at the deadline still wins (as with tokio's and madsim's `timeout`). Note
+    /// that madsim sleeps last at least 1 ms of simulated time.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    #[derive(Debug)]
+    pub struct Timeout<F> {
+        #[pin]
+        future: F,
+        sleep: Sleep,
+    }
 }
 
 impl<F> Timeout<F> {
@@ -32,31 +34,17 @@ impl<F> Timeout<F> {
     pub(crate) fn new(future: F, sleep: Sleep) -> Self {
         Self { future, sleep }
     }
-
-    /// Pin projection: the inner future stays pinned, the `Sleep` need not be.
-    fn project(self: Pin<&mut Self>) -> (Pin<&mut F>, &mut Sleep) {
-        // SAFETY: `future` is structurally pinned and never moved out of a
-        // pinned `Timeout`: `Timeout` has no `Drop` impl, is not
-        // `repr(packed)`, exposes no method that moves or swaps `future`, and
-        // is `Unpin` only when `F` is (`Sleep` is `Unpin`, so the auto trait
-        // follows `F`). `sleep` is handed out unpinned, which is sound
-        // because `Sleep: Unpin`.
-        unsafe {
-            let this = self.get_unchecked_mut();
-            (Pin::new_unchecked(&mut this.future), &mut this.sleep)
-        }
-    }
 }
 
 impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (future, sleep) = self.project();
-        if let Poll::Ready(output) = future.poll(cx) {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        match Pin::new(sleep).poll(cx) {
+        match Pin::new(this.sleep).poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
             Poll::Pending => Poll::Pending,
         }

@@ -1,0 +1,138 @@
+//! `cargo xtask bench`: Raft throughput. Under `--cfg madsim`: a 5-node
+//! cluster under a steady client load in the simulator, committed writes per
+//! simulated second and simulated seconds per wall second (target >= 100x).
+//! Without it: the same cluster on LoopbackBackend, writes per real second.
+//! JSON into `$TWINNET_BENCH_DIR/raft-{sim,loopback}.json`.
+
+use std::time::Duration;
+#[cfg(madsim)]
+use std::time::Instant;
+
+use madsim_net::NetBackend;
+use raft_sim::cluster::{Cluster, ClusterOptions};
+use raft_sim::types::KvCommand;
+
+const NODES: usize = 5;
+const CLIENTS: usize = 4;
+const WRITES_PER_CLIENT: usize = 250;
+
+/// Runs the load; returns (writes acknowledged, time taken in the backend's clock).
+async fn load<B: NetBackend>(backend: B) -> (usize, Duration) {
+    let cluster = Cluster::start(backend, ClusterOptions::voters(NODES))
+        .await
+        .expect("cluster starts");
+    cluster
+        .wait_for_leader(Duration::from_secs(10))
+        .await
+        .expect("a leader");
+    let start = madsim_net::time::Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..CLIENTS {
+        let mut client = cluster.client();
+        tasks.push(
+            cluster
+                .spawn_client(async move {
+                    let mut acked = 0;
+                    for i in 0..WRITES_PER_CLIENT {
+                        let put = KvCommand::Put {
+                            key: format!("c{c}-{}", i % 16),
+                            value: i.to_string(),
+                        };
+                        acked += usize::from(client.write(put).await.is_ok());
+                    }
+                    acked
+                })
+                .expect("client node"),
+        );
+    }
+    let mut acked = 0;
+    for task in tasks {
+        acked += task.await.expect("client finished");
+    }
+    (acked, start.elapsed())
+}
+
+fn write_json(name: &str, json: serde_json::Value) {
+    let dir = std::env::var_os("TWINNET_BENCH_DIR")
+        .map_or_else(|| "target/bench".into(), std::path::PathBuf::from);
+    let path = dir.join(name);
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap_or_default()));
+    match written {
+        Ok(()) => println!("wrote {}", path.display()),
+        Err(err) => eprintln!("error: cannot write {}: {err}", path.display()),
+    }
+}
+
+#[cfg(madsim)]
+fn main() {
+    let runtime = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
+    let wall = Instant::now();
+    let (acked, simulated) =
+        runtime.block_on(async { load(madsim_net::SimBackend::new().expect("simulation")).await });
+    let wall = wall.elapsed();
+    let writes_per_sim_sec = acked as f64 / simulated.as_secs_f64();
+    let speed = simulated.as_secs_f64() / wall.as_secs_f64();
+    println!(
+        "raft in the simulator: {NODES} nodes, {CLIENTS} clients x {WRITES_PER_CLIENT} writes"
+    );
+    println!("  {:<36} {:>12}", "writes acknowledged", acked);
+    println!(
+        "  {:<36} {:>12.2}",
+        "simulated seconds",
+        simulated.as_secs_f64()
+    );
+    println!(
+        "  {:<36} {:>12.3}",
+        "wall seconds (incl. start-up)",
+        wall.as_secs_f64()
+    );
+    println!(
+        "  {:<36} {:>12.0}",
+        "committed writes / simulated s", writes_per_sim_sec
+    );
+    println!("  {:<36} {:>11.0}x", "simulated s / wall s", speed);
+    println!("  target: >= 100x real time");
+    write_json(
+        "raft-sim.json",
+        serde_json::json!({
+            "bench": "raft-sim",
+            "nodes": NODES, "clients": CLIENTS, "writes_per_client": WRITES_PER_CLIENT,
+            "writes_acknowledged": acked,
+            "simulated_seconds": simulated.as_secs_f64(),
+            "wall_seconds": wall.as_secs_f64(),
+            "committed_writes_per_simulated_second": writes_per_sim_sec,
+            "simulated_per_wall": speed,
+            "target_simulated_per_wall": 100.0,
+            "meets_target": speed >= 100.0,
+        }),
+    );
+}
+
+#[cfg(not(madsim))]
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (acked, elapsed) =
+        runtime.block_on(async { load(madsim_net::LoopbackBackend::new(1)).await });
+    let per_sec = acked as f64 / elapsed.as_secs_f64();
+    println!(
+        "raft on LoopbackBackend (real TCP): {NODES} nodes, {CLIENTS} clients x {WRITES_PER_CLIENT} writes"
+    );
+    println!("  {:<36} {:>12}", "writes acknowledged", acked);
+    println!("  {:<36} {:>12.2}", "seconds", elapsed.as_secs_f64());
+    println!("  {:<36} {:>12.0}", "writes / s", per_sec);
+    write_json(
+        "raft-loopback.json",
+        serde_json::json!({
+            "bench": "raft-loopback",
+            "nodes": NODES, "clients": CLIENTS, "writes_per_client": WRITES_PER_CLIENT,
+            "writes_acknowledged": acked,
+            "seconds": elapsed.as_secs_f64(),
+            "writes_per_second": per_sec,
+        }),
+    );
+}

@@ -1,0 +1,19 @@
+//! raft-sim: an OpenRaft KV cluster over madsim-net, the same node code on
+//! the simulator and on real sockets.
+//!
+//! - [`types`]: the KV commands and openraft's type configuration.
+//! - [`rt`]: openraft's async runtime, madsim's under `cfg(madsim)`.
+//! - [`store`]: the log store and state machine on a simulated disk.
+//! - [`wire`], [`network`], [`server`]: RPCs over madsim-net TCP frames.
+//! - [`node`]: one node's body; [`cluster`]: the harness; [`client`]: a KV client.
+
+pub mod client;
+pub mod cluster;
+pub mod network;
+pub mod node;
+pub mod rt;
+pub mod scenarios;
+pub mod server;
+pub mod store;
+pub mod types;
+pub mod wire;
