@@ -25,11 +25,24 @@ pub enum ClientError {
     GaveUp { attempts: u32, last: String },
 }
 
-/// A client that knows every node's address.
-#[derive(Debug, Clone)]
+/// A client that knows every node's address. It keeps its connection to
+/// the node that last answered, as a real client's pool would.
+#[derive(Debug)]
 pub struct KvClient {
     nodes: Vec<(NodeId, SocketAddr)>,
     leader_hint: Option<NodeId>,
+    connection: Option<(NodeId, TcpStream)>,
+}
+
+impl Clone for KvClient {
+    /// A clone shares the address book, not the connection.
+    fn clone(&self) -> Self {
+        KvClient {
+            nodes: self.nodes.clone(),
+            leader_hint: self.leader_hint,
+            connection: None,
+        }
+    }
 }
 
 impl KvClient {
@@ -37,6 +50,7 @@ impl KvClient {
         KvClient {
             nodes,
             leader_hint: None,
+            connection: None,
         }
     }
 
@@ -83,7 +97,19 @@ impl KvClient {
             let Some((node, addr)) = self.target(attempt) else {
                 break;
             };
-            match time::timeout(ATTEMPT_TIMEOUT, exchange(addr, &request)).await {
+            let reused = self
+                .connection
+                .take()
+                .filter(|(id, _)| *id == node)
+                .map(|(_, stream)| stream);
+            let outcome = time::timeout(ATTEMPT_TIMEOUT, exchange(reused, addr, &request)).await;
+            let outcome = outcome.map(|result| {
+                result.map(|(response, stream)| {
+                    self.connection = Some((node, stream));
+                    response
+                })
+            });
+            match outcome {
                 Ok(Ok(ClientResponse::NotLeader { leader })) => {
                     last = format!("node {node} is not the leader");
                     self.leader_hint = leader.filter(|l| *l != node);
@@ -118,8 +144,17 @@ impl KvClient {
     }
 }
 
-async fn exchange(addr: SocketAddr, request: &ClientRequest) -> Result<ClientResponse, String> {
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+/// One request on `stream` (or a new connection); the stream comes back
+/// for reuse only after a well-formed answer.
+async fn exchange(
+    stream: Option<TcpStream>,
+    addr: SocketAddr,
+    request: &ClientRequest,
+) -> Result<(ClientResponse, TcpStream), String> {
+    let mut stream = match stream {
+        Some(stream) => stream,
+        None => TcpStream::connect(addr).await.map_err(|e| e.to_string())?,
+    };
     frame::write_frame(&mut stream, &Request::Client(request.clone()))
         .await
         .map_err(|e| e.to_string())?;
@@ -127,7 +162,7 @@ async fn exchange(addr: SocketAddr, request: &ClientRequest) -> Result<ClientRes
         .await
         .map_err(|e| e.to_string())?
     {
-        Some(Response::Client(response)) => Ok(response),
+        Some(Response::Client(response)) => Ok((response, stream)),
         Some(other) => Err(format!("unexpected response {other:?}")),
         None => Err("connection closed".into()),
     }
