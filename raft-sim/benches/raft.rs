@@ -131,7 +131,7 @@ fn main() {
         .build()
         .expect("runtime");
     let (acked, elapsed) =
-        runtime.block_on(async { load(madsim_net::LoopbackBackend::new(1), Duration::ZERO).await });
+        runtime.block_on(async { load(madsim_net::LoopbackBackend::new(1), LOADS[0].1).await });
     let per_sec = acked as f64 / elapsed.as_secs_f64();
     println!(
         "raft on LoopbackBackend (real TCP): {NODES} nodes, {CLIENTS} clients x {WRITES_PER_CLIENT} writes"
