@@ -19,10 +19,14 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How an operation ended.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
-    /// No leader answered within the attempts; a write may or may not have
-    /// taken effect (Jepsen's `info`).
+    /// No node accepted the operation within the attempts (connections
+    /// failed or nodes redirected): a write did not take effect.
     #[error("gave up after {attempts} attempts: {last}")]
     GaveUp { attempts: u32, last: String },
+    /// A write may or may not have taken effect: it reached node `node`,
+    /// then the answer was lost or was an error.
+    #[error("outcome unknown after reaching node {node}: {why}")]
+    Indeterminate { node: NodeId, why: String },
 }
 
 /// A client that knows every node's address. It keeps its connection to
@@ -90,50 +94,41 @@ impl KvClient {
         })
     }
 
+    /// Tries nodes until one answers. A write is retried only while it is
+    /// certain it was not applied (no connection, or a leader redirect);
+    /// after it may have reached a leader, a failure is `Indeterminate`:
+    /// retrying then could apply it twice.
     async fn call(&mut self, request: ClientRequest) -> Result<ClientResponse, ClientError> {
+        let is_write = matches!(request, ClientRequest::Write(_));
         let mut backoff = Duration::from_millis(20);
         let mut last = String::from("no node");
         for attempt in 0..MAX_ATTEMPTS {
             let Some((node, addr)) = self.target(attempt) else {
                 break;
             };
-            let reused = self
-                .connection
-                .take()
-                .filter(|(id, _)| *id == node)
-                .map(|(_, stream)| stream);
-            let outcome = time::timeout(ATTEMPT_TIMEOUT, exchange(reused, addr, &request)).await;
-            let outcome = outcome.map(|result| {
-                result.map(|(response, stream)| {
-                    self.connection = Some((node, stream));
-                    response
-                })
-            });
-            match outcome {
-                Ok(Ok(ClientResponse::NotLeader { leader })) => {
+            match self.attempt(node, addr, &request).await {
+                Ok(ClientResponse::NotLeader { leader }) => {
                     last = format!("node {node} is not the leader");
                     self.leader_hint = leader.filter(|l| *l != node);
                     if self.leader_hint.is_some() {
                         continue; // a redirect: no need to wait
                     }
                 }
-                Ok(Ok(ClientResponse::Failed(why))) => {
-                    last = format!("node {node}: {why}");
-                    self.leader_hint = None;
+                Ok(ClientResponse::Failed(why)) if is_write => {
+                    return Err(ClientError::Indeterminate { node, why });
                 }
-                Ok(Ok(done)) => {
+                Ok(ClientResponse::Failed(why)) => last = format!("node {node}: {why}"),
+                Ok(done) => {
                     self.leader_hint = Some(node);
                     return Ok(done);
                 }
-                Ok(Err(why)) => {
-                    last = format!("node {node}: {why}");
-                    self.leader_hint = None;
+                Err(Attempt::NotSent(why)) => last = format!("node {node}: {why}"),
+                Err(Attempt::Ambiguous(why)) if is_write => {
+                    return Err(ClientError::Indeterminate { node, why });
                 }
-                Err(_) => {
-                    last = format!("node {node}: timed out");
-                    self.leader_hint = None;
-                }
+                Err(Attempt::Ambiguous(why)) => last = format!("node {node}: {why}"),
             }
+            self.leader_hint = None;
             time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(500));
         }
@@ -142,19 +137,52 @@ impl KvClient {
             last,
         })
     }
+
+    /// One request to `node`, on the kept connection or a new one.
+    async fn attempt(
+        &mut self,
+        node: NodeId,
+        addr: SocketAddr,
+        request: &ClientRequest,
+    ) -> Result<ClientResponse, Attempt> {
+        let kept = self
+            .connection
+            .take()
+            .filter(|(id, _)| *id == node)
+            .map(|(_, s)| s);
+        let stream = match kept {
+            Some(stream) => stream,
+            None => match time::timeout(ATTEMPT_TIMEOUT, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => return Err(Attempt::NotSent(err.to_string())),
+                Err(_) => return Err(Attempt::NotSent("connect timed out".into())),
+            },
+        };
+        match time::timeout(ATTEMPT_TIMEOUT, exchange(stream, request)).await {
+            Ok(Ok((response, stream))) => {
+                self.connection = Some((node, stream));
+                Ok(response)
+            }
+            Ok(Err(why)) => Err(Attempt::Ambiguous(why)),
+            Err(_) => Err(Attempt::Ambiguous("timed out".into())),
+        }
+    }
 }
 
-/// One request on `stream` (or a new connection); the stream comes back
-/// for reuse only after a well-formed answer.
+/// How one attempt failed.
+enum Attempt {
+    /// The request never left: retrying is safe.
+    NotSent(String),
+    /// The request may have been received and acted on.
+    Ambiguous(String),
+}
+
+/// One request/response on `stream`; the stream comes back for reuse only
+/// after a well-formed answer.
 async fn exchange(
-    stream: Option<TcpStream>,
-    addr: SocketAddr,
+    mut stream: TcpStream,
     request: &ClientRequest,
 ) -> Result<(ClientResponse, TcpStream), String> {
-    let mut stream = match stream {
-        Some(stream) => stream,
-        None => TcpStream::connect(addr).await.map_err(|e| e.to_string())?,
-    };
     frame::write_frame(&mut stream, &Request::Client(request.clone()))
         .await
         .map_err(|e| e.to_string())?;

@@ -17,3 +17,4 @@ pub mod server;
 pub mod store;
 pub mod types;
 pub mod wire;
+pub mod workload;
