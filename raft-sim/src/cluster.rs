@@ -11,6 +11,7 @@ use madsim_net::time::{self, Instant};
 use madsim_net::{NetBackend, NetError};
 use openraft::{BasicNode, Config, RaftMetrics, ServerState};
 
+use crate::bugs::Bugs;
 use crate::client::KvClient;
 use crate::node::{self, RaftSlot};
 use crate::store::{CrashPolicy, Disk};
@@ -43,6 +44,8 @@ pub struct ClusterOptions {
     pub voters: usize,
     /// What a crash does to each node's unsynced writes.
     pub crash: CrashPolicy,
+    /// Planted bugs switched on in every node (tests and `--bug` only).
+    pub bugs: Bugs,
 }
 
 impl ClusterOptions {
@@ -51,6 +54,7 @@ impl ClusterOptions {
             nodes: count,
             voters: count,
             crash: CrashPolicy::LoseRandomSuffix,
+            bugs: Bugs::none(),
         }
     }
 }
@@ -80,7 +84,8 @@ impl<B: NetBackend> Cluster<B> {
         let config = node::raft_config().map_err(|e| ClusterError::Config(e.to_string()))?;
         let mut members = Vec::with_capacity(options.nodes);
         for index in 0..options.nodes {
-            let member = Self::add_member(&mut backend, index as NodeId, &config).await?;
+            let member =
+                Self::add_member(&mut backend, index as NodeId, &config, options.bugs).await?;
             members.push(member);
         }
         let client_node = backend
@@ -101,6 +106,7 @@ impl<B: NetBackend> Cluster<B> {
         backend: &mut B,
         id: NodeId,
         config: &Arc<Config>,
+        bugs: Bugs,
     ) -> Result<Member, ClusterError> {
         let disk = Disk::new();
         let slot = RaftSlot::default();
@@ -112,6 +118,7 @@ impl<B: NetBackend> Cluster<B> {
                     init_disk.clone(),
                     Arc::clone(&init_config),
                     init_slot.clone(),
+                    bugs,
                 )
             })
             .await?;

@@ -7,6 +7,7 @@
 //! - [`wire`], [`network`], [`server`]: RPCs over madsim-net TCP frames.
 //! - [`node`]: one node's body; [`cluster`]: the harness; [`client`]: a KV client.
 
+pub mod bugs;
 pub mod client;
 pub mod cluster;
 pub mod network;

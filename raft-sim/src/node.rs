@@ -6,6 +6,7 @@ use std::sync::Arc;
 use openraft::{Config, SnapshotPolicy};
 use parking_lot::Mutex;
 
+use crate::bugs::Bugs;
 use crate::network::Network;
 use crate::store::{self, Disk};
 use crate::types::{NodeId, Raft};
@@ -43,8 +44,8 @@ impl RaftSlot {
 }
 
 /// The body of a node: runs until the node is killed.
-pub async fn run(id: NodeId, disk: Disk, config: Arc<Config>, slot: RaftSlot) {
-    let (log_store, state_machine) = store::open(disk).await;
+pub async fn run(id: NodeId, disk: Disk, config: Arc<Config>, slot: RaftSlot, bugs: Bugs) {
+    let (log_store, state_machine) = store::open_with_bugs(disk, bugs).await;
     let raft = match Raft::new(id, config, Network::new(id), log_store, state_machine).await {
         Ok(raft) => raft,
         Err(err) => {
@@ -53,7 +54,7 @@ pub async fn run(id: NodeId, disk: Disk, config: Arc<Config>, slot: RaftSlot) {
         }
     };
     slot.set(Some(raft.clone()));
-    if let Err(err) = crate::server::serve(id, raft).await {
+    if let Err(err) = crate::server::serve(id, raft, bugs).await {
         tracing::error!(id, %err, "cannot serve");
     }
 }

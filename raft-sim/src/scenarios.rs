@@ -266,7 +266,7 @@ pub async fn membership_changes<B: NetBackend>(backend: B) -> Result<Vec<NodeId>
     let options = ClusterOptions {
         nodes: 5,
         voters: 3,
-        crash: crate::store::CrashPolicy::LoseRandomSuffix,
+        ..ClusterOptions::voters(5)
     };
     let cluster = Cluster::start(backend, options).await?;
     cluster.wait_for_leader(ELECTION_BOUND).await?;

@@ -10,6 +10,7 @@ use madsim_net::{FailureInjector, frame};
 use openraft::Snapshot;
 use openraft::raft::ReadPolicy;
 
+use crate::bugs::Bugs;
 use crate::types::{KvCommand, NodeId, Raft};
 use crate::wire::{ClientRequest, ClientResponse, RAFT_PORT, Request, Response};
 
@@ -17,13 +18,13 @@ use crate::wire::{ClientRequest, ClientResponse, RAFT_PORT, Request, Response};
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves `raft` until the node dies. Fails only if the port cannot be bound.
-pub async fn serve(node: NodeId, raft: Raft) -> std::io::Result<()> {
+pub async fn serve(node: NodeId, raft: Raft, bugs: Bugs) -> std::io::Result<()> {
     let listener = TcpListener::bind(("0.0.0.0", RAFT_PORT)).await?;
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let raft = raft.clone();
-                madsim_net::task::spawn(serve_connection(node, raft, stream));
+                madsim_net::task::spawn(serve_connection(node, raft, stream, bugs));
             }
             Err(err) => {
                 tracing::warn!(node, %err, "accept failed");
@@ -33,7 +34,7 @@ pub async fn serve(node: NodeId, raft: Raft) -> std::io::Result<()> {
     }
 }
 
-async fn serve_connection(node: NodeId, raft: Raft, mut stream: TcpStream) {
+async fn serve_connection(node: NodeId, raft: Raft, mut stream: TcpStream, bugs: Bugs) {
     loop {
         let request = match frame::read_frame::<_, Request>(&mut stream).await {
             Ok(Some(request)) => request,
@@ -46,14 +47,14 @@ async fn serve_connection(node: NodeId, raft: Raft, mut stream: TcpStream) {
                 return;
             }
         };
-        let response = dispatch(&raft, request).await;
+        let response = dispatch(&raft, request, bugs).await;
         if frame::write_frame(&mut stream, &response).await.is_err() {
             return;
         }
     }
 }
 
-async fn dispatch(raft: &Raft, request: Request) -> Response {
+async fn dispatch(raft: &Raft, request: Request, bugs: Bugs) -> Response {
     let fatal = |e: &dyn std::fmt::Display| Response::Fatal(e.to_string());
     match request {
         Request::AppendEntries(rpc) => raft
@@ -84,7 +85,9 @@ async fn dispatch(raft: &Raft, request: Request) -> Response {
         Request::Client(ClientRequest::Write(command)) => {
             Response::Client(write(raft, command).await)
         }
-        Request::Client(ClientRequest::Read { key }) => Response::Client(read(raft, key).await),
+        Request::Client(ClientRequest::Read { key }) => {
+            Response::Client(read(raft, key, bugs).await)
+        }
     }
 }
 
@@ -102,7 +105,11 @@ async fn write(raft: &Raft, command: KvCommand) -> ClientResponse {
 
 /// Read-index, wait for the state machine to catch up, then read it: never
 /// a possibly stale local copy.
-async fn read(raft: &Raft, key: String) -> ClientResponse {
+async fn read(raft: &Raft, key: String, bugs: Bugs) -> ClientResponse {
+    if bugs.stale_read {
+        // Planted bug: whatever this node has applied, leader or not.
+        return local_read(raft, key).await;
+    }
     let linearized = madsim_net::time::timeout(
         READ_TIMEOUT,
         raft.ensure_linearizable(ReadPolicy::ReadIndex),
@@ -120,6 +127,11 @@ async fn read(raft: &Raft, key: String) -> ClientResponse {
         }
         Ok(Ok(_)) => {}
     }
+    local_read(raft, key).await
+}
+
+/// The value in this node's state machine, as applied so far.
+async fn local_read(raft: &Raft, key: String) -> ClientResponse {
     match raft
         .with_state_machine(move |sm| Box::pin(async move { sm.get(&key) }))
         .await

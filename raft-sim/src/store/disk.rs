@@ -207,6 +207,9 @@ struct DiskState {
     epoch: u64,
     fsync_latency: Duration,
     stats: DiskStats,
+    /// The data file of a state machine that persists its data itself: only
+    /// used under the planted `lost-applied` bug.
+    app_data: Option<BTreeMap<String, String>>,
 }
 
 impl DiskState {
@@ -362,6 +365,7 @@ impl Disk {
             epoch: 0,
             fsync_latency: latency,
             stats: DiskStats::default(),
+            app_data: None,
         })))
     }
 
@@ -447,6 +451,16 @@ impl Disk {
     }
 
     /// Attaches a new incarnation of the node; earlier mounts become stale.
+    /// Writes the buggy state machine's data file (planted `lost-applied`).
+    pub(crate) fn store_app_data(&self, data: BTreeMap<String, String>) {
+        self.0.lock().app_data = Some(data);
+    }
+
+    /// The buggy state machine's data file, if it wrote one.
+    pub(crate) fn app_data(&self) -> Option<BTreeMap<String, String>> {
+        self.0.lock().app_data.clone()
+    }
+
     pub(crate) fn mount(&self) -> Mount {
         let mut state = self.0.lock();
         state.epoch += 1;

@@ -16,7 +16,12 @@ use std::ops::{Bound, RangeBounds, RangeInclusive};
 use openraft::OptionalSend;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
 use super::disk::{Disk, Entry, LogId, Mount, Vote};
+use crate::bugs::Bugs;
 use crate::types::TypeConfig;
 
 /// Entries one `limited_get_log_entries` returns at most.
@@ -26,17 +31,26 @@ pub const MAX_ENTRIES_PER_READ: u64 = 4096;
 #[derive(Debug)]
 pub struct LogStore {
     mount: Mount,
+    bugs: Bugs,
+    /// The vote under the planted `forget-vote` bug: memory only.
+    volatile_vote: Arc<Mutex<Option<Vote>>>,
 }
 
 /// A reader of the same disk; sees every write as soon as it is made.
 #[derive(Clone, Debug)]
 pub struct LogReader {
     mount: Mount,
+    bugs: Bugs,
+    volatile_vote: Arc<Mutex<Option<Vote>>>,
 }
 
 impl LogStore {
-    pub(crate) fn new(mount: Mount) -> Self {
-        Self { mount }
+    pub(crate) fn with_bugs(mount: Mount, bugs: Bugs) -> Self {
+        Self {
+            mount,
+            bugs,
+            volatile_vote: Arc::default(),
+        }
     }
 
     pub fn disk(&self) -> &Disk {
@@ -86,6 +100,9 @@ impl RaftLogReader<TypeConfig> for LogReader {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        if self.bugs.forget_vote {
+            return Ok(*self.volatile_vote.lock());
+        }
         Ok(self.mount.disk().vote())
     }
 
@@ -123,10 +140,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_reader(&mut self) -> Self::LogReader {
         LogReader {
             mount: self.mount.clone(),
+            bugs: self.bugs,
+            volatile_vote: Arc::clone(&self.volatile_vote),
         }
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        if self.bugs.forget_vote {
+            // Planted bug: never reaches the disk, gone at the next restart.
+            *self.volatile_vote.lock() = Some(*vote);
+            return Ok(());
+        }
         self.mount.save_vote(vote)?;
         self.mount.sync().await
     }
@@ -156,6 +180,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let written = self.mount.append(entries.into_iter().collect());
+        if self.bugs.early_ack {
+            // Planted bug: acknowledged while still in the page cache.
+            report(callback, &written);
+            return written;
+        }
         let result = match written {
             Ok(()) => self.mount.sync().await,
             Err(e) => Err(e),

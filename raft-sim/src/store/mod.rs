@@ -5,6 +5,8 @@
 //! The harness owns one [`Disk`] per node, calls [`open`] at every (re)start
 //! and [`Disk::crash`] at every kill.
 
+use crate::bugs::Bugs;
+
 mod disk;
 mod log_store;
 mod state_machine;
@@ -26,6 +28,14 @@ pub use state_machine::{
 /// the saved committed id. Any earlier incarnation's handles are fenced off:
 /// their writes fail from now on.
 pub async fn open(disk: Disk) -> (LogStore, StateMachineStore) {
+    open_with_bugs(disk, Bugs::none()).await
+}
+
+/// [`open`] with planted bugs switched on (tests and `--bug` only).
+pub async fn open_with_bugs(disk: Disk, bugs: Bugs) -> (LogStore, StateMachineStore) {
     let mount = disk.mount();
-    (LogStore::new(mount.clone()), StateMachineStore::new(mount))
+    (
+        LogStore::with_bugs(mount.clone(), bugs),
+        StateMachineStore::with_bugs(mount, bugs),
+    )
 }

@@ -20,6 +20,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use super::disk::{Entry, LogId, Mount, SnapshotMeta, SnapshotWrite, StoredSnapshot};
+use crate::bugs::Bugs;
 use crate::types::{KvCommand, KvResponse, SnapshotData, TypeConfig};
 
 type StoredMembership = StoredMembershipOf<TypeConfig>;
@@ -178,6 +179,7 @@ fn decode(bytes: &[u8], meta: &SnapshotMeta) -> io::Result<KvState> {
 pub struct StateMachineStore {
     state: Arc<RwLock<KvState>>,
     mount: Mount,
+    bugs: Bugs,
 }
 
 /// A read-only handle on the live state machine, kept by the node after
@@ -205,12 +207,26 @@ impl KvReader {
 }
 
 impl StateMachineStore {
-    /// An empty state machine; openraft restores the disk's snapshot into
-    /// it when `Raft::new` reads the initial state.
-    pub(crate) fn new(mount: Mount) -> Self {
+    /// Under the planted `lost-applied` bug the state machine reloads its
+    /// data file but believes it applied only up to the last snapshot, so
+    /// openraft applies the entries above it a second time.
+    pub(crate) fn with_bugs(mount: Mount, bugs: Bugs) -> Self {
+        let mut state = KvState::default();
+        if bugs.lost_applied
+            && let Some(data) = mount.disk().app_data()
+        {
+            let snapshot = mount.disk().snapshot();
+            state.bytes = data.iter().map(|(k, v)| k.len() + v.len()).sum();
+            state.data = data;
+            state.last_applied = snapshot.as_ref().and_then(|s| s.meta.last_log_id);
+            state.last_membership = snapshot
+                .map(|s| s.meta.last_membership.clone())
+                .unwrap_or_default();
+        }
         Self {
-            state: Arc::new(RwLock::new(KvState::default())),
+            state: Arc::new(RwLock::new(state)),
             mount,
+            bugs,
         }
     }
 
@@ -281,6 +297,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             if let Some(responder) = responder {
                 responder.send(response);
             }
+        }
+        if self.bugs.lost_applied {
+            self.mount
+                .disk()
+                .store_app_data(self.state.read().data.clone());
         }
         Ok(())
     }

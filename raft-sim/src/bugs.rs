@@ -1,0 +1,103 @@
+//! Planted bugs: switches that break the KV application in ways real
+//! systems break, to prove the verification finds them. Off by default;
+//! only tests and `--bug NAME` turn them on.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// One planted bug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bug {
+    /// Reads are served from the local state machine, on any node, with no
+    /// read-index round.
+    StaleRead,
+    /// The vote is kept in memory only: a restarted node has forgotten whom
+    /// it voted for.
+    ForgetVote,
+    /// Appends are acknowledged before they are durable (and never synced
+    /// on their own).
+    EarlyAck,
+    /// The state machine keeps its data across a restart but forgets how far
+    /// it applied, so entries are applied again.
+    LostApplied,
+}
+
+pub const ALL: [Bug; 4] = [
+    Bug::StaleRead,
+    Bug::ForgetVote,
+    Bug::EarlyAck,
+    Bug::LostApplied,
+];
+
+impl Bug {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::StaleRead => "stale-read",
+            Bug::ForgetVote => "forget-vote",
+            Bug::EarlyAck => "early-ack",
+            Bug::LostApplied => "lost-applied",
+        }
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Bug {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ALL.into_iter().find(|b| b.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ALL.iter().map(|b| b.name()).collect();
+            format!("unknown bug {s:?}: choose one of {}", names.join(", "))
+        })
+    }
+}
+
+/// The set of bugs switched on for a cluster (usually none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bugs {
+    pub stale_read: bool,
+    pub forget_vote: bool,
+    pub early_ack: bool,
+    pub lost_applied: bool,
+}
+
+impl Bugs {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    pub fn with(mut self, bug: Bug) -> Self {
+        match bug {
+            Bug::StaleRead => self.stale_read = true,
+            Bug::ForgetVote => self.forget_vote = true,
+            Bug::EarlyAck => self.early_ack = true,
+            Bug::LostApplied => self.lost_applied = true,
+        }
+        self
+    }
+
+    pub fn is_none(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_is_an_error() {
+        for bug in ALL {
+            assert_eq!(bug.name().parse::<Bug>(), Ok(bug));
+            assert!(!Bugs::none().with(bug).is_none());
+        }
+        assert!("stale".parse::<Bug>().unwrap_err().contains("stale-read"));
+    }
+}
