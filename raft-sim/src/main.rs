@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod net_sweep;
+mod runner;
 mod seeds;
 
 #[derive(Parser)]

@@ -1,0 +1,196 @@
+//! Running seeds: one fresh madsim simulation per seed, in parallel jobs on
+//! OS threads, with a progress bar; a panic inside a seed becomes that
+//! seed's failure instead of taking the sweep down. Shared by `net-sweep`
+//! and `sweep`.
+// The binary drives these only under cfg(madsim).
+#![cfg_attr(not(madsim), allow(dead_code))]
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Totals of a sweep, for the table and the JSON report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub seeds_run: u64,
+    pub seeds_passed: u64,
+    pub seeds_failed: u64,
+    pub ops: u64,
+    pub simulated_seconds: f64,
+    pub wall_seconds: f64,
+    /// Simulated time over the wall time the simulations took (per thread).
+    pub speed_sim_per_wall: f64,
+    pub seeds_per_minute: f64,
+    pub jobs: u16,
+}
+
+/// What the table needs of one seed.
+pub trait SeedLine {
+    fn seed(&self) -> u64;
+    fn passed(&self) -> bool;
+    fn ops(&self) -> u64;
+    fn simulated_ms(&self) -> u64;
+    fn wall_us(&self) -> u64;
+}
+
+pub fn summarize<R: SeedLine>(results: &[R], wall: Duration, jobs: u16) -> Summary {
+    let passed = results.iter().filter(|r| r.passed()).count() as u64;
+    let simulated_seconds = results.iter().map(|r| r.simulated_ms()).sum::<u64>() as f64 / 1e3;
+    let thread_seconds = results.iter().map(|r| r.wall_us()).sum::<u64>() as f64 / 1e6;
+    let wall_seconds = wall.as_secs_f64();
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    Summary {
+        seeds_run: results.len() as u64,
+        seeds_passed: passed,
+        seeds_failed: results.len() as u64 - passed,
+        ops: results.iter().map(|r| r.ops()).sum(),
+        simulated_seconds,
+        wall_seconds,
+        speed_sim_per_wall: ratio(simulated_seconds, thread_seconds),
+        seeds_per_minute: ratio(results.len() as f64 * 60.0, wall_seconds),
+        jobs,
+    }
+}
+
+pub fn print_summary(title: &str, summary: &Summary) {
+    println!("{title}");
+    let rows: [(&str, String); 9] = [
+        ("seeds run", summary.seeds_run.to_string()),
+        ("passed", summary.seeds_passed.to_string()),
+        ("failed", summary.seeds_failed.to_string()),
+        ("client ops", summary.ops.to_string()),
+        (
+            "simulated seconds",
+            format!("{:.1}", summary.simulated_seconds),
+        ),
+        ("wall seconds", format!("{:.2}", summary.wall_seconds)),
+        (
+            "speed (sim/wall)",
+            format!("{:.0}x", summary.speed_sim_per_wall),
+        ),
+        (
+            "seeds per minute",
+            format!("{:.0}", summary.seeds_per_minute),
+        ),
+        ("jobs", summary.jobs.to_string()),
+    ];
+    for (name, value) in rows {
+        println!("  {name:<22} {value:>12}");
+    }
+}
+
+/// Seeds simulated at once unless the user says otherwise.
+pub fn default_jobs() -> u16 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(256) as u16)
+}
+
+/// The command that replays one seed of `cargo xtask sim`.
+pub fn replay_command(seed: u64, extra: &str) -> String {
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" {extra}")
+    };
+    format!("cargo xtask sim --seeds {seed}..{}{extra}", seed + 1)
+}
+
+#[cfg(madsim)]
+pub use sim::{run_seeds, simulate};
+
+#[cfg(madsim)]
+mod sim {
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::ops::Range;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::SeedLine;
+
+    thread_local! {
+        static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `seeds` through `run` on `jobs` threads, with a progress bar on
+    /// stderr; results come back sorted by seed.
+    pub fn run_seeds<R, F>(
+        label: &str,
+        seeds: Range<u64>,
+        jobs: u16,
+        run: F,
+    ) -> anyhow::Result<Vec<R>>
+    where
+        R: SeedLine + Send,
+        F: Fn(u64) -> R + Sync,
+    {
+        quiet_panics();
+        let progress = indicatif::ProgressBar::new(seeds.end - seeds.start);
+        progress.set_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "{{spinner}} {label} [{{bar:40}}] {{pos}}/{{len}} seeds, {{msg}} ({{elapsed}}, eta {{eta}})"
+            ))?
+            .progress_chars("=> "),
+        );
+        let next = AtomicU64::new(seeds.start);
+        let (tx, rx) = mpsc::channel();
+        let mut results = Vec::with_capacity((seeds.end - seeds.start) as usize);
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.max(1) {
+                let (tx, next, run, end) = (tx.clone(), &next, &run, seeds.end);
+                scope.spawn(move || {
+                    loop {
+                        let seed = next.fetch_add(1, Ordering::Relaxed);
+                        if seed >= end || tx.send(run(seed)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut failed = 0u64;
+            for result in rx {
+                failed += u64::from(!result.passed());
+                progress.set_message(format!("{failed} failed"));
+                progress.inc(1);
+                results.push(result);
+            }
+        });
+        progress.finish_and_clear();
+        results.sort_by_key(|r| r.seed());
+        Ok(results)
+    }
+
+    /// Panics of a seed are its failure, not noise on the terminal.
+    fn quiet_panics() {
+        std::panic::set_hook(Box::new(|info| {
+            let message = info.to_string();
+            LAST_PANIC.with(|slot| *slot.borrow_mut() = Some(message));
+        }));
+    }
+
+    /// Runs `body` in a fresh simulation of `seed`; a panic (including
+    /// madsim's deadlock and time-limit panics) comes back as `Err`.
+    pub fn simulate<T, Fut>(
+        seed: u64,
+        time_limit: Duration,
+        body: impl FnOnce() -> Fut,
+    ) -> Result<T, String>
+    where
+        Fut: Future<Output = T>,
+    {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut runtime =
+                madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            runtime.set_time_limit(time_limit);
+            runtime.block_on(body())
+        }));
+        outcome.map_err(|_| {
+            let message = LAST_PANIC.with(|slot| slot.borrow_mut().take());
+            format!(
+                "panicked: {}",
+                message.unwrap_or_else(|| "unknown panic".into())
+            )
+        })
+    }
+}
