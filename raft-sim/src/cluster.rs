@@ -311,4 +311,40 @@ impl<B: NetBackend> Cluster<B> {
             time::sleep(Duration::from_millis(10)).await;
         }
     }
+
+    /// Node `id`'s disk (what survives its crashes), for the checkers.
+    pub fn disk(&self, id: NodeId) -> Result<&Disk, ClusterError> {
+        Ok(&self.member(id)?.disk)
+    }
+
+    /// Freezes node `id` until [`Self::resume`]; its disk and memory stay.
+    pub async fn pause(&self, id: NodeId) -> Result<(), ClusterError> {
+        self.member(id)?;
+        Ok(self.backend.pause(id).await?)
+    }
+
+    /// Lets a paused node `id` run again.
+    pub async fn resume(&self, id: NodeId) -> Result<(), ClusterError> {
+        self.member(id)?;
+        Ok(self.backend.resume(id).await?)
+    }
+
+    /// Impairs the directed link `from -> to` (any backend node, the client too).
+    pub async fn set_link(
+        &self,
+        from: madsim_net::NodeId,
+        to: madsim_net::NodeId,
+        impairment: madsim_net::LinkImpairment,
+    ) -> Result<(), ClusterError> {
+        Ok(self.backend.set_link(from, to, impairment).await?)
+    }
+
+    /// Removes the impairment of the directed link `from -> to`.
+    pub async fn clear_link(
+        &self,
+        from: madsim_net::NodeId,
+        to: madsim_net::NodeId,
+    ) -> Result<(), ClusterError> {
+        Ok(self.backend.clear_link(from, to).await?)
+    }
 }

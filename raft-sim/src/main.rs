@@ -1,15 +1,13 @@
 //! `raft-sim`: twinnet's command line.
 //!
-//! Today it sweeps the madsim-net scenarios (`net-sweep`); the Raft cluster
-//! and its chaos `sweep` come with issues B and C.
+//! `sweep` (the main job), `run`, `replay`, `check`, and `net-sweep` (the
+//! network layer's own chaos scenario).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod net_sweep;
-mod runner;
-mod seeds;
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +22,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Sweep seeds of a Raft cluster under chaos and check every history
+    /// (the main job; needs --cfg madsim: `cargo xtask sim`).
+    Sweep(raft_sim::sweep::SweepArgs),
+    /// Run one seed and write its artifact and history.
+    Run(raft_sim::sweep::RunArgs),
+    /// Rerun the seed of an artifact and confirm its trace hash.
+    Replay(raft_sim::sweep::ReplayArgs),
+    /// Check a history for linearizability (our JSONL, a Jepsen etcd log or
+    /// Jepsen EDN lines; the format is detected from the first line).
+    Check(raft_sim::check::cli::CheckArgs),
     /// Sweep the madsim-net chaos scenario over seeds (needs --cfg madsim).
     NetSweep(net_sweep::Args),
 }
@@ -31,6 +39,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Sweep(args) => raft_sim::sweep::sweep(args),
+        Command::Run(args) => raft_sim::sweep::run(args),
+        Command::Replay(args) => raft_sim::sweep::replay(args),
+        Command::Check(args) => raft_sim::check::cli::run(args),
         Command::NetSweep(args) => net_sweep::run(args),
     };
     match outcome {

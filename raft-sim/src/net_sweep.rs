@@ -9,13 +9,13 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::runner::SeedLine;
+use raft_sim::runner::SeedLine;
 
 /// Flags of `net-sweep`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Seeds to run, `A..B` (B exclusive) or one seed.
-    #[arg(long, default_value = "0..100", value_parser = crate::seeds::parse_range)]
+    #[arg(long, default_value = "0..100", value_parser = raft_sim::seeds::parse_range)]
     pub seeds: Range<u64>,
     /// Seeds simulated at once (default: the machine's cores).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -84,7 +84,7 @@ mod sim {
     use madsim_net::{NetBackend, SimBackend, scenario};
 
     use super::{Args, SeedResult};
-    use crate::runner::{self, replay_command};
+    use raft_sim::runner::{self, replay_command};
 
     /// Simulated time a seed may take before it counts as hung.
     const SEED_TIME_LIMIT: Duration = Duration::from_secs(600);

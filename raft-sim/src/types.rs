@@ -59,6 +59,9 @@ openraft::declare_raft_types!(
         R = KvResponse,
         NodeId = NodeId,
         Node = openraft::BasicNode,
+        // Classic Raft: at most one leader per term (openraft's default
+        // leader id lets several leaders share a term, one after another).
+        LeaderId = openraft::impls::leader_id_std::LeaderId<u64, NodeId>,
         AsyncRuntime = crate::rt::Runtime,
 );
 

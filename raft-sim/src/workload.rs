@@ -55,7 +55,7 @@ impl fmt::Display for Model {
 }
 
 /// The shape of a workload.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadConfig {
     pub model: Model,
     /// Concurrent client processes.
@@ -117,6 +117,11 @@ pub struct HistoryEvent {
     pub value: Value,
     /// Simulated (or real) nanoseconds since the workload started.
     pub time_ns: u64,
+    /// On a `fail`: why, when it is not the operation's own answer (a cas
+    /// whose compare failed has none). Jepsen's `:error`: the checker takes
+    /// such a failure as "did not happen" and nothing more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,15 +154,25 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn record(&self, process: u64, kind: EventType, f: &str, key: &str, value: Value) {
-        let time_ns = self.start.elapsed().as_nanos() as u64;
+    /// Records one event; `error` marks a failure that is not the
+    /// operation's own answer.
+    fn record(
+        &self,
+        process: u64,
+        kind: EventType,
+        op: (&str, &str),
+        value: Value,
+        error: Option<&str>,
+    ) {
+        let (f, key) = op;
         let event = HistoryEvent {
             process,
             kind,
             f: f.to_string(),
             key: key.to_string(),
             value,
-            time_ns,
+            time_ns: self.start.elapsed().as_nanos() as u64,
+            error: error.map(str::to_string),
         };
         self.events.lock().push(event);
     }
@@ -264,19 +279,24 @@ fn complete(
     model: Model,
     op: &Op,
     outcome: Result<Result<Outcome, ClientError>, time::Elapsed>,
-) -> (EventType, Value) {
+) -> (EventType, Value, Option<&'static str>) {
     let is_read = matches!(op.request, Request::Read);
     match outcome {
-        Ok(Ok(Outcome::Read(value))) => (EventType::Ok, read_value(model, value)),
-        Ok(Ok(Outcome::Written(response))) if response.ok => (EventType::Ok, op.value.clone()),
-        // A cas whose expected value did not match: it did not happen.
-        Ok(Ok(Outcome::Written(_))) => (EventType::Fail, op.value.clone()),
-        Ok(Err(ClientError::GaveUp { .. })) => (EventType::Fail, op.value.clone()),
+        Ok(Ok(Outcome::Read(value))) => (EventType::Ok, read_value(model, value), None),
+        Ok(Ok(Outcome::Written(response))) if response.ok => {
+            (EventType::Ok, op.value.clone(), None)
+        }
+        // A cas whose expected value did not match: its own answer.
+        Ok(Ok(Outcome::Written(_))) => (EventType::Fail, op.value.clone(), None),
+        // No node took it: it did not happen, and says nothing of the value.
+        Ok(Err(ClientError::GaveUp { .. })) => (EventType::Fail, op.value.clone(), Some("gave-up")),
         // A read changes nothing: a lost one is a failure, never ambiguous.
         Ok(Err(ClientError::Indeterminate { .. })) | Err(_) if is_read => {
-            (EventType::Fail, Value::Null)
+            (EventType::Fail, Value::Null, Some("no-answer"))
         }
-        Ok(Err(ClientError::Indeterminate { .. })) | Err(_) => (EventType::Info, op.value.clone()),
+        Ok(Err(ClientError::Indeterminate { .. })) | Err(_) => {
+            (EventType::Info, op.value.clone(), None)
+        }
     }
 }
 
@@ -309,14 +329,20 @@ async fn client_loop(recorder: Arc<Recorder>, template: KvClient, config: Worklo
     while recorder.claim() {
         serial += 1;
         let op = generate(config.model, config.keys, process, serial);
-        recorder.record(process, EventType::Invoke, op.f, &op.key, op.value.clone());
+        recorder.record(
+            process,
+            EventType::Invoke,
+            (op.f, &op.key),
+            op.value.clone(),
+            None,
+        );
         let outcome = time::timeout(
             Duration::from_millis(config.op_timeout_ms),
             perform(&mut client, &op),
         )
         .await;
-        let (kind, value) = complete(config.model, &op, outcome);
-        recorder.record(process, kind, op.f, &op.key, value);
+        let (kind, value, error) = complete(config.model, &op, outcome);
+        recorder.record(process, kind, (op.f, &op.key), value, error);
         if kind == EventType::Info {
             process = recorder.next_process.fetch_add(1, Ordering::Relaxed);
             client = template.clone();

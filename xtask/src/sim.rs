@@ -8,9 +8,8 @@ use anyhow::{Context, Result, bail};
 use crate::cmd::{self, CargoCmd};
 use crate::{errln, outln};
 
-/// The raft-sim subcommand `cargo xtask sim` runs.
-// Issue C replaces this by the Raft chaos `sweep`.
-const SIM_SUBCOMMAND: &str = "net-sweep";
+/// The raft-sim subcommand `cargo xtask sim` runs: the Raft chaos sweep.
+const SIM_SUBCOMMAND: &str = "sweep";
 
 /// Where the bench writes its JSON (relative to the workspace root).
 const BENCH_DIR: &str = "target/bench";
@@ -43,7 +42,7 @@ struct Bench {
 
 /// Every benchmark `cargo xtask bench` runs, in order; each writes its JSON
 /// into `TWINNET_BENCH_DIR` with baselines measured in the same run.
-const BENCHES: [Bench; 3] = [
+const BENCHES: [Bench; 4] = [
     Bench {
         package: "madsim-net",
         name: "net",
@@ -57,6 +56,11 @@ const BENCHES: [Bench; 3] = [
     Bench {
         package: "raft-sim",
         name: "raft",
+        simulated: false,
+    },
+    Bench {
+        package: "raft-sim",
+        name: "check",
         simulated: false,
     },
 ];

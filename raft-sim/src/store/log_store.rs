@@ -160,7 +160,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// (it re-applies less on start-up); it can never be newer than the
     /// durable log, because only prefixes of the writes survive.
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        self.mount.save_committed(committed)
+        self.mount.save_committed(committed)?;
+        self.mount.sync().await
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
