@@ -3,29 +3,18 @@
 // The binary drives these only under cfg(madsim).
 #![cfg_attr(not(madsim), allow(dead_code))]
 
-use std::ops::Range;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde::Serialize;
 
-use raft_sim::runner::SeedLine;
+use raft_sim::runner::{SeedFlags, SeedLine};
 
 /// Flags of `net-sweep`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Seeds to run, `A..B` (B exclusive) or one seed.
-    #[arg(long, default_value = "0..100", value_parser = raft_sim::seeds::parse_range)]
-    pub seeds: Range<u64>,
-    /// Seeds simulated at once (default: the machine's cores).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub jobs: Option<u16>,
-    /// Also write the figures, per seed, to this JSON file.
-    #[arg(long, value_name = "FILE.json")]
-    pub report: Option<PathBuf>,
-    /// Write an artifact for every seed, not only for failing ones.
-    #[arg(long)]
-    pub keep_artifacts: bool,
+    #[command(flatten)]
+    pub sweep: SeedFlags,
     /// Where artifacts go.
     #[arg(long, default_value = "docs/simulations/runs")]
     pub artifacts: PathBuf,
@@ -79,7 +68,6 @@ mod sim {
     use std::process::ExitCode;
     use std::time::{Duration, Instant};
 
-    use anyhow::Context as _;
     use madsim_net::artifact::{Artifact, SCHEMA_VERSION, Status};
     use madsim_net::{NetBackend, SimBackend, scenario};
 
@@ -90,9 +78,9 @@ mod sim {
     const SEED_TIME_LIMIT: Duration = Duration::from_secs(600);
 
     pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-        let jobs = args.jobs.unwrap_or_else(runner::default_jobs);
+        let jobs = args.sweep.jobs.unwrap_or_else(runner::default_jobs);
         let started = Instant::now();
-        let results = runner::run_seeds("net-sweep", args.seeds.clone(), jobs, |seed| {
+        let results = runner::run_seeds("net-sweep", args.sweep.seeds.clone(), jobs, |seed| {
             run_seed(seed, &args)
         })?;
         let summary = runner::summarize(&results, started.elapsed(), jobs);
@@ -108,11 +96,9 @@ mod sim {
                 println!("  artifact: {}", path.display());
             }
         }
-        if let Some(path) = &args.report {
+        if let Some(path) = &args.sweep.report {
             let report = serde_json::json!({ "summary": summary, "seeds": results });
-            std::fs::write(path, serde_json::to_vec_pretty(&report)?)
-                .with_context(|| format!("cannot write the report to {}", path.display()))?;
-            println!("report: {}", path.display());
+            runner::write_report(path, &report)?;
         }
         Ok(if summary.seeds_failed == 0 {
             ExitCode::SUCCESS
@@ -166,7 +152,7 @@ mod sim {
         let passed = failure.is_none();
         let trace_hash = Artifact::trace_hash_hex(ran.hash);
         let simulated_ms = ran.simulated.as_millis() as u64;
-        let artifact = (!passed || args.keep_artifacts).then(|| Artifact {
+        let artifact = (!passed || args.sweep.keep_artifacts).then(|| Artifact {
             schema_version: SCHEMA_VERSION,
             name: "net-chaos".into(),
             seed,

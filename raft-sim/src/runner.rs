@@ -9,6 +9,23 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+/// The flags every sweep takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SeedFlags {
+    /// Seeds to run, `A..B` (B exclusive) or one seed.
+    #[arg(long, default_value = "0..100", value_parser = crate::seeds::parse_range)]
+    pub seeds: std::ops::Range<u64>,
+    /// Seeds simulated at once (default: the machine's cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+    /// Also write the figures, per seed, to this JSON file.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<std::path::PathBuf>,
+    /// Write an artifact (and history) for every seed, not only failing ones.
+    #[arg(long)]
+    pub keep_artifacts: bool,
+}
+
 /// Totals of a sweep, for the table and the JSON report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -77,6 +94,15 @@ pub fn print_summary(title: &str, summary: &Summary) {
     for (name, value) in rows {
         println!("  {name:<22} {value:>12}");
     }
+}
+
+/// Writes a sweep's JSON report and says where.
+pub fn write_report(path: &std::path::Path, report: &serde_json::Value) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec_pretty(report)?;
+    std::fs::write(path, bytes)
+        .map_err(|e| anyhow::anyhow!("cannot write the report to {}: {e}", path.display()))?;
+    println!("report: {}", path.display());
+    Ok(())
 }
 
 /// Seeds simulated at once unless the user says otherwise.

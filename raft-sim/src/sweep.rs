@@ -6,7 +6,6 @@
 // The binary drives these only under cfg(madsim).
 #![cfg_attr(not(madsim), allow(dead_code))]
 
-use std::ops::Range;
 use std::path::PathBuf;
 #[cfg(not(madsim))]
 use std::process::ExitCode;
@@ -15,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bugs::{Bug, Bugs};
 use crate::nemesis::NemesisPreset;
-use crate::runner::SeedLine;
+use crate::runner::{SeedFlags, SeedLine};
 use crate::workload::{Model, WorkloadConfig};
 
 /// What a seed runs, stored in its artifact so `replay` reruns it exactly.
@@ -120,18 +119,8 @@ impl RunFlags {
 /// `raft-sim sweep`.
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
-    /// Seeds to run, `A..B` (B exclusive) or one seed.
-    #[arg(long, default_value = "0..100", value_parser = crate::seeds::parse_range)]
-    pub seeds: Range<u64>,
-    /// Seeds simulated at once (default: the machine's cores).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub jobs: Option<u16>,
-    /// Also write the figures, per seed, to this JSON file.
-    #[arg(long, value_name = "FILE.json")]
-    pub report: Option<PathBuf>,
-    /// Write artifacts and histories for every seed, not only failing ones.
-    #[arg(long)]
-    pub keep_artifacts: bool,
+    #[command(flatten)]
+    pub sweep: SeedFlags,
     #[command(flatten)]
     pub run: RunFlags,
 }

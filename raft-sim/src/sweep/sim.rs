@@ -27,16 +27,16 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(10);
 
 pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let config = args.run.config().map_err(anyhow::Error::msg)?;
-    let jobs = args.jobs.unwrap_or_else(runner::default_jobs);
+    let jobs = args.sweep.jobs.unwrap_or_else(runner::default_jobs);
     let replay_flags = args.run.replay_flags();
     let started = Instant::now();
-    let results = runner::run_seeds("sweep", args.seeds.clone(), jobs, |seed| {
+    let results = runner::run_seeds("sweep", args.sweep.seeds.clone(), jobs, |seed| {
         let outcome = run_seed(seed, &config);
         outcome.finish(
             seed,
             &config,
             &args.run.artifacts,
-            args.keep_artifacts,
+            args.sweep.keep_artifacts,
             &replay_flags,
         )
     })?;
@@ -70,11 +70,9 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    if let Some(path) = &args.report {
+    if let Some(path) = &args.sweep.report {
         let report = serde_json::json!({ "config": config, "summary": summary, "seeds": results });
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("cannot write the report to {}", path.display()))?;
-        println!("report: {}", path.display());
+        runner::write_report(path, &report)?;
     }
     Ok(if summary.seeds_failed == 0 {
         ExitCode::SUCCESS
@@ -225,16 +223,7 @@ fn write_history(dir: &Path, seed: u64, history: &[HistoryEvent]) -> Option<Path
 pub fn run_seed(seed: u64, config: &RunConfig) -> Outcome {
     let wall = Instant::now();
     let outcome = runner::simulate(seed, SEED_TIME_LIMIT, || simulate_seed(config.clone()));
-    let mut outcome = outcome.unwrap_or_else(|panic| Outcome {
-        failures: vec![panic],
-        history: Vec::new(),
-        faults: serde_json::Value::Null,
-        fault_count: 0,
-        counters: serde_json::Value::Null,
-        trace_hash: 0,
-        simulated: Duration::ZERO,
-        wall: Duration::ZERO,
-    });
+    let mut outcome = outcome.unwrap_or_else(failed_setup);
     outcome.wall = wall.elapsed();
     outcome
 }
@@ -291,6 +280,7 @@ fn linearizability(history: &[HistoryEvent], model: Model) -> Result<(), String>
     }
 }
 
+/// A seed that ended before it produced anything: set-up failed or panicked.
 fn failed_setup(why: String) -> Outcome {
     Outcome {
         failures: vec![why],
