@@ -52,7 +52,7 @@ struct Cli {
 enum Command {
     /// Run the test passes (plain, madsim, kernel) and print a summary table.
     Test(TestArgs),
-    /// Run the simulated sweep: `raft-sim net-sweep ARGS...` under cfg(madsim), release mode.
+    /// Run the main job: `raft-sim sweep ARGS...` (Raft cluster under chaos) under cfg(madsim), release mode.
     Sim(SimArgs),
     /// Run the benchmarks (simulated network, Raft in the simulator and on loopback); JSON into target/bench.
     Bench(BenchArgs),

@@ -14,7 +14,7 @@ const SIM_SUBCOMMAND: &str = "sweep";
 /// Where the bench writes its JSON (relative to the workspace root).
 const BENCH_DIR: &str = "target/bench";
 
-/// `cargo run --release --target-dir target/madsim -p raft-sim --bin raft-sim -- net-sweep ARGS...`
+/// `cargo run --release --target-dir target/madsim -p raft-sim --bin raft-sim -- sweep ARGS...`
 /// under `--cfg madsim`; exits with raft-sim's exit code.
 pub fn sim(args: &[String]) -> Result<ExitCode> {
     let status = CargoCmd::new("sim", ["run", "--release"])
