@@ -47,11 +47,11 @@ pub fn run(selected: &[PassName], cargo_args: &[String]) -> Result<ExitCode> {
         let result = match pass {
             PassName::Plain => cargo_test_pass(
                 pass,
-                CargoCmd::new("plain", ["test", "--workspace"]).args(cargo_args),
+                CargoCmd::new("plain", ["test", "--workspace", "--no-fail-fast"]).args(cargo_args),
             )?,
             PassName::Madsim => cargo_test_pass(
                 pass,
-                CargoCmd::new("madsim", ["test", "--workspace"])
+                CargoCmd::new("madsim", ["test", "--workspace", "--no-fail-fast"])
                     .madsim()
                     .args(cargo_args),
             )?,
