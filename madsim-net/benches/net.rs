@@ -223,17 +223,6 @@ mod sim {
             "target_ratio": target,
             "meets_target": ping_ratio >= target && bulk_ratio >= target,
         });
-        let dir = std::env::var_os("TWINNET_BENCH_DIR")
-            .map_or_else(|| "target/bench".into(), std::path::PathBuf::from);
-        let written = std::fs::create_dir_all(&dir).and_then(|()| {
-            std::fs::write(
-                dir.join("madsim-net.json"),
-                serde_json::to_vec_pretty(&json).unwrap_or_default(),
-            )
-        });
-        match written {
-            Ok(()) => println!("wrote {}", dir.join("madsim-net.json").display()),
-            Err(err) => eprintln!("error: cannot write {}: {err}", dir.display()),
-        }
+        madsim_net::artifact::write_bench_json("madsim-net.json", &json);
     }
 }

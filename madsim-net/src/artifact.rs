@@ -8,6 +8,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::NetError;
 
+/// Writes a benchmark's JSON figures as `$TWINNET_BENCH_DIR/<file_name>`
+/// (default `target/bench`, which `cargo xtask bench` sets to the
+/// workspace's) and says where, or why it could not.
+pub fn write_bench_json(file_name: &str, figures: &serde_json::Value) {
+    let dir = std::env::var_os("TWINNET_BENCH_DIR")
+        .map_or_else(|| PathBuf::from("target/bench"), PathBuf::from);
+    let path = dir.join(file_name);
+    let written = serde_json::to_vec_pretty(figures)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| {
+            std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, bytes))
+        });
+    match written {
+        Ok(()) => println!("wrote {}", path.display()),
+        Err(err) => eprintln!("error: cannot write {}: {err}", path.display()),
+    }
+}
+
 /// Bumped whenever a field changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -77,7 +77,9 @@ pub async fn impair_both<B: NetBackend>(
     backend.set_link(b, a, impairment).await
 }
 
-async fn connect_with_retry(addr: SocketAddr) -> Result<TcpStream, ScenarioError> {
+/// Connects to `addr`, retrying a refused connection (the server may still
+/// be binding) with bounded backoff.
+pub async fn connect_with_retry(addr: SocketAddr) -> Result<TcpStream, ScenarioError> {
     // The server node may still be binding: a bounded retry with backoff.
     let mut backoff = Duration::from_millis(5);
     for _ in 0..20 {

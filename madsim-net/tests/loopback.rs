@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use madsim_net::net::{SocketAddr, TcpStream};
+use madsim_net::net::SocketAddr;
 use madsim_net::scenario::{self, ECHO_PORT, ONE_WAY_PAYLOAD_BYTES};
 use madsim_net::{LinkImpairment, LoopbackBackend, NetBackend, NetError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -74,15 +74,8 @@ async fn kill_closes_peer_streams_and_restart_rebinds() {
     let mut backend = LoopbackBackend::new(5);
     let (server, client) = scenario::add_echo_pair(&mut backend).await.unwrap();
     let addr = SocketAddr::new(backend.node_ip(server).unwrap(), ECHO_PORT);
-    let connect = move || async move {
-        for _ in 0..100 {
-            if let Ok(stream) = TcpStream::connect(addr).await {
-                return stream;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("cannot connect to {addr}");
-    };
+    let connect =
+        move || async move { scenario::connect_with_retry(addr).await.expect("connects") };
     let mut stream = backend.spawn_on(client, connect()).unwrap().await.unwrap();
     backend.kill(server).await.unwrap();
     let outcome = backend

@@ -108,13 +108,7 @@ async fn timed_partition_heals_on_time_and_delivers_every_byte_once() {
 }
 
 async fn connect(addr: SocketAddr) -> TcpStream {
-    for _ in 0..50 {
-        if let Ok(stream) = TcpStream::connect(addr).await {
-            return stream;
-        }
-        madsim_net::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("cannot connect to {addr}");
+    scenario::connect_with_retry(addr).await.expect("connects")
 }
 
 #[madsim::test]

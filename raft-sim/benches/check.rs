@@ -152,18 +152,6 @@ fn bench_generated() -> Option<GeneratedRun> {
     runs.into_iter().nth(GENERATED_RUNS / 2)
 }
 
-fn write_json(name: &str, json: serde_json::Value) {
-    let dir =
-        std::env::var_os("TWINNET_BENCH_DIR").map_or_else(|| "target/bench".into(), PathBuf::from);
-    let path = dir.join(name);
-    let written = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap_or_default()));
-    match written {
-        Ok(()) => println!("wrote {}", path.display()),
-        Err(err) => eprintln!("error: cannot write {}: {err}", path.display()),
-    }
-}
-
 fn verdict_name(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Linearizable => "linearizable",
@@ -225,9 +213,9 @@ fn main() -> ExitCode {
             vectors.listed - vectors.missing
         );
     }
-    write_json(
+    madsim_net::artifact::write_bench_json(
         "check.json",
-        serde_json::json!({
+        &serde_json::json!({
             "vectors": {
                 "dir": vectors_dir().display().to_string(),
                 "listed": vectors.listed,

@@ -63,18 +63,6 @@ async fn load<B: NetBackend>(backend: B, think: Duration) -> (usize, Duration) {
     (acked, start.elapsed())
 }
 
-fn write_json(name: &str, json: serde_json::Value) {
-    let dir = std::env::var_os("TWINNET_BENCH_DIR")
-        .map_or_else(|| "target/bench".into(), std::path::PathBuf::from);
-    let path = dir.join(name);
-    let written = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap_or_default()));
-    match written {
-        Ok(()) => println!("wrote {}", path.display()),
-        Err(err) => eprintln!("error: cannot write {}: {err}", path.display()),
-    }
-}
-
 #[cfg(madsim)]
 fn main() {
     println!(
@@ -111,9 +99,9 @@ fn main() {
     }
     println!("  target: >= 100x real time under a steady load");
     let steady_speed = results[1]["simulated_per_wall"].as_f64().unwrap_or(0.0);
-    write_json(
+    madsim_net::artifact::write_bench_json(
         "raft-sim.json",
-        serde_json::json!({
+        &serde_json::json!({
             "bench": "raft-sim",
             "nodes": NODES, "clients": CLIENTS, "writes_per_client": WRITES_PER_CLIENT,
             "loads": results,
@@ -139,9 +127,9 @@ fn main() {
     println!("  {:<36} {:>12}", "writes acknowledged", acked);
     println!("  {:<36} {:>12.2}", "seconds", elapsed.as_secs_f64());
     println!("  {:<36} {:>12.0}", "writes / s", per_sec);
-    write_json(
+    madsim_net::artifact::write_bench_json(
         "raft-loopback.json",
-        serde_json::json!({
+        &serde_json::json!({
             "bench": "raft-loopback",
             "nodes": NODES, "clients": CLIENTS, "writes_per_client": WRITES_PER_CLIENT,
             "writes_acknowledged": acked,

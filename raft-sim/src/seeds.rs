@@ -33,6 +33,16 @@ pub fn parse_range(text: &str) -> Result<Range<u64>, String> {
     Ok(range)
 }
 
+/// The seeds a test sweeps: `TWINNET_SEED=N` for one, else
+/// `0..TWINNET_SEEDS` (default `default_count`).
+pub fn from_env(default_count: u64) -> Range<u64> {
+    let var = |name| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    if let Some(seed) = var("TWINNET_SEED") {
+        return seed..seed.saturating_add(1);
+    }
+    0..var("TWINNET_SEEDS").unwrap_or(default_count).min(MAX_SEEDS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

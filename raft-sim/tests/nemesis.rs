@@ -25,17 +25,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_WRITES: usize = 2_000;
 
 fn seeds() -> std::ops::Range<u64> {
-    if let Some(seed) = std::env::var("TWINNET_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        return seed..seed + 1;
-    }
-    let count = std::env::var("TWINNET_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
-    0..count
+    raft_sim::seeds::from_env(5)
 }
 
 /// What one seed's run saw, for the test's output.

@@ -11,17 +11,7 @@ use madsim_net::SimBackend;
 use raft_sim::scenarios::{self, ScenarioError};
 
 fn seeds() -> std::ops::Range<u64> {
-    if let Some(seed) = std::env::var("TWINNET_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        return seed..seed + 1;
-    }
-    let count = std::env::var("TWINNET_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    0..count
+    raft_sim::seeds::from_env(20)
 }
 
 /// Runs `scenario` once per seed, each in a fresh simulation.
