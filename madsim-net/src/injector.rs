@@ -127,7 +127,12 @@ struct State {
 pub struct FailureInjector {
     epoch: Instant,
     state: Mutex<State>,
+    partition_listener: Mutex<Option<PartitionListener>>,
 }
+
+/// Told the full set of cut directed links after every partition and heal
+/// (a backend whose network enforces partitions follows the injector).
+pub type PartitionListener = Arc<dyn Fn(Vec<(NodeId, NodeId)>) + Send + Sync>;
 
 /// One-way delay of an unimpaired link: a LAN hop. Kept at 1 ms, madsim's
 /// own timer floor, so clean links cost the same simulated time as madsim's.
@@ -137,6 +142,7 @@ impl FailureInjector {
     fn with_rng(rng: RngSource) -> Arc<Self> {
         Arc::new(FailureInjector {
             epoch: Instant::now(),
+            partition_listener: Mutex::new(None),
             state: Mutex::new(State {
                 nodes: Vec::new(),
                 by_ip: BTreeMap::new(),
@@ -371,6 +377,7 @@ impl FailureInjector {
             links: links.len() as u64,
             heal_after_us: heal_after.map(|d| d.as_micros() as u64),
         });
+        self.tell_partition_listener();
         if let Some(after) = heal_after {
             let injector = Arc::clone(self);
             crate::task::spawn(async move {
@@ -398,11 +405,32 @@ impl FailureInjector {
         });
         let waiters = std::mem::take(&mut st.heal_waiters);
         drop(st);
+        let any_healed = !healed.is_empty();
         for epoch in healed {
             self.record(EventKind::PartitionHealed { epoch });
         }
+        if any_healed {
+            self.tell_partition_listener();
+        }
         for waker in waiters {
             waker.wake();
+        }
+    }
+
+    /// Every directed link that is cut now.
+    pub fn blocked_links(&self) -> Vec<(NodeId, NodeId)> {
+        self.state.lock().blocked.keys().copied().collect()
+    }
+
+    /// Installs the listener told of every change to the cut links.
+    pub fn set_partition_listener(&self, listener: PartitionListener) {
+        *self.partition_listener.lock() = Some(listener);
+    }
+
+    fn tell_partition_listener(&self) {
+        let listener = self.partition_listener.lock().clone();
+        if let Some(listener) = listener {
+            listener(self.blocked_links());
         }
     }
 

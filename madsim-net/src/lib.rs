@@ -62,6 +62,9 @@ pub use trace::{Counters, Event, EventKind};
 pub use twin::backend::LoopbackBackend;
 #[cfg(madsim)]
 pub use twin::backend::SimBackend;
+/// The node threads of real-network backends (loopback, kernel-backend).
+#[cfg(not(madsim))]
+pub use twin::node_thread;
 
 /// TCP: simulated under `cfg(madsim)`, tokio's otherwise. Same API.
 pub mod net {

@@ -3,4 +3,5 @@
 
 pub(crate) mod backend;
 pub(crate) mod net;
+pub mod node_thread;
 pub(crate) mod world;

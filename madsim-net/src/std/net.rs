@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, ToSocketAddrs, lookup_host};
 
+use super::node_thread::PartitionEnforcement;
 use super::world;
 use crate::backend::NodeId;
 use crate::injector::ConnectionSlot;
@@ -77,12 +78,15 @@ impl TcpStream {
                 },
             ));
         };
+        let by_sockets = context.enforcement == PartitionEnforcement::Sockets;
         let injector = context.injector;
         let server = injector
             .node_for_ip(target.ip())
             .map_err(NetError::into_io)?;
         let slot = injector.open_connection(node).map_err(NetError::into_io)?;
-        injector.wait_for_path(node, server).await?;
+        if by_sockets {
+            injector.wait_for_path(node, server).await?;
+        }
         let socket = if ip.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
@@ -103,15 +107,15 @@ impl TcpStream {
             from: node,
             to: server,
         });
-        let gate = Gate {
+        let gate = by_sockets.then_some(Gate {
             injector,
             from: node,
             to: server,
-        };
+        });
         Ok(TcpStream::new(
             stream,
             Shared {
-                gate: Some(gate),
+                gate,
                 _slot: Some(slot),
             },
         ))
@@ -254,6 +258,7 @@ impl AsyncWrite for TcpStream {
 pub struct TcpListener {
     inner: tokio::net::TcpListener,
     node: Option<(Arc<FailureInjector>, NodeId)>,
+    by_sockets: bool,
 }
 
 impl fmt::Debug for TcpListener {
@@ -269,7 +274,11 @@ impl TcpListener {
         let context = world::current();
         let Some((node, ip)) = context.as_ref().and_then(|c| c.node) else {
             let inner = tokio::net::TcpListener::bind(addr).await?;
-            return Ok(TcpListener { inner, node: None });
+            return Ok(TcpListener {
+                inner,
+                node: None,
+                by_sockets: false,
+            });
         };
         let mut last_err = None;
         for mut candidate in lookup_host(addr).await? {
@@ -278,10 +287,11 @@ impl TcpListener {
             }
             match tokio::net::TcpListener::bind(candidate).await {
                 Ok(inner) => {
-                    let injector = context.map(|c| c.injector).expect("context checked above");
+                    let context = context.expect("context checked above");
                     return Ok(TcpListener {
                         inner,
-                        node: Some((injector, node)),
+                        by_sockets: context.enforcement == PartitionEnforcement::Sockets,
+                        node: Some((context.injector, node)),
                     });
                 }
                 Err(err) => last_err = Some(err),
@@ -317,13 +327,13 @@ impl TcpListener {
                 continue;
             };
             let client = client_node(injector, peer.ip())?;
-            let gate = Gate {
+            let gate = self.by_sockets.then(|| Gate {
                 injector: Arc::clone(injector),
                 from: *node,
                 to: client,
-            };
+            });
             let shared = Shared {
-                gate: Some(gate),
+                gate,
                 _slot: Some(slot),
             };
             return Ok((TcpStream::new(stream, shared), peer));

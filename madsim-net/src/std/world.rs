@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::node_thread::PartitionEnforcement;
 use crate::backend::NodeId;
 use crate::{FailureInjector, LinkImpairment, NetError};
 
@@ -14,6 +15,7 @@ pub(crate) struct Context {
     pub(crate) injector: Arc<FailureInjector>,
     /// The node this thread runs, with its address; `None` on a harness thread.
     pub(crate) node: Option<(NodeId, IpAddr)>,
+    pub(crate) enforcement: PartitionEnforcement,
 }
 
 thread_local! {

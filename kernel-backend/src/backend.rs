@@ -1,0 +1,189 @@
+//! [`KernelBackend`]: the [`NetBackend`] on a [`Hub`]: each node runs on a
+//! thread inside its peer's namespace, on real sockets and the real TCP
+//! stack; link faults are applied by the hub's engine.
+//!
+//! Partitions are decided and recorded by the [`FailureInjector`] as on
+//! every backend; the hub follows the injector's set of cut links (through
+//! its partition listener), so timed heals reach the network too. The
+//! network drops the packets silently: the sockets do nothing.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use madsim_net::node_thread::{NodeThreads, PartitionEnforcement, Prologue};
+use madsim_net::{
+    EventKind, FailureInjector, LinkImpairment, NetBackend, NetError, NodeId, NodeTask, Partition,
+    PartitionId,
+};
+use parking_lot::RwLock;
+
+use crate::KernelError;
+use crate::engine::EngineKind;
+use crate::hub::{Hub, HubConfig};
+
+pub struct KernelBackend {
+    hub: Arc<RwLock<Hub>>,
+    nodes: NodeThreads,
+}
+
+impl KernelBackend {
+    /// A network built as `config` says, with fault decisions from `seed`.
+    /// Fails with one clear error when not root or when the kernel lacks
+    /// what the chosen engine needs.
+    pub fn new(config: HubConfig, seed: u64) -> Result<KernelBackend, KernelError> {
+        let hub = Arc::new(RwLock::new(Hub::new(config)?));
+        let injector = FailureInjector::seeded(seed);
+        injector.set_partition_listener(partition_follower(Arc::downgrade(&hub), &injector));
+        Ok(KernelBackend {
+            hub,
+            nodes: NodeThreads::new(injector, PartitionEnforcement::Network),
+        })
+    }
+
+    pub fn engine_kind(&self) -> EngineKind {
+        self.hub.read().engine_kind()
+    }
+
+    /// The hub, for engine counters and peer runtimes.
+    pub fn hub(&self) -> &Arc<RwLock<Hub>> {
+        &self.hub
+    }
+}
+
+/// Makes the hub's cut links follow the injector's.
+fn partition_follower(
+    hub: Weak<RwLock<Hub>>,
+    injector: &Arc<FailureInjector>,
+) -> madsim_net::injector::PartitionListener {
+    let injector = Arc::downgrade(injector);
+    Arc::new(move |blocked: Vec<(NodeId, NodeId)>| {
+        let Some(hub) = hub.upgrade() else { return };
+        let links: Vec<(usize, usize)> = blocked
+            .iter()
+            .map(|&(from, to)| (from as usize, to as usize))
+            .collect();
+        if let Err(err) = hub.read().set_blocked(&links) {
+            if let Some(injector) = injector.upgrade() {
+                injector.note(format!("kernel: applying partitions failed: {err}"));
+            }
+        }
+    })
+}
+
+fn net_error(err: KernelError) -> NetError {
+    err.into()
+}
+
+impl NetBackend for KernelBackend {
+    fn name(&self) -> &'static str {
+        "kernel"
+    }
+
+    async fn add_node<F, Fut>(&mut self, name: &str, init: F) -> Result<NodeId, NetError>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        if self.nodes.len() >= madsim_net::limits::MAX_NODES {
+            return Err(NetError::NodeLimit {
+                limit: madsim_net::limits::MAX_NODES,
+            });
+        }
+        let (ip, netns) = {
+            let mut hub = self.hub.write();
+            let peer = hub.add_peer().map_err(net_error)?;
+            (hub.peer_ip(peer), hub.peer_netns(peer))
+        };
+        let prologue: Prologue = Arc::new(move || {
+            netns
+                .enter()
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        });
+        self.nodes.add(name, IpAddr::V4(ip), Some(prologue), init)
+    }
+
+    fn node_ip(&self, node: NodeId) -> Result<IpAddr, NetError> {
+        self.nodes.ip(node)
+    }
+
+    fn nodes(&self) -> Vec<NodeId> {
+        (0..self.nodes.len() as NodeId).collect()
+    }
+
+    fn spawn_on<F>(&self, node: NodeId, future: F) -> Result<NodeTask<F::Output>, NetError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.nodes.spawn_on(node, future)
+    }
+
+    async fn kill(&self, node: NodeId) -> Result<(), NetError> {
+        if self.nodes.stop(node).await? {
+            self.injector().record(EventKind::NodeKilled { node });
+        }
+        Ok(())
+    }
+
+    async fn restart(&self, node: NodeId) -> Result<(), NetError> {
+        self.kill(node).await?;
+        self.nodes.start(node)?;
+        self.injector().record(EventKind::NodeRestarted { node });
+        Ok(())
+    }
+
+    async fn pause(&self, node: NodeId) -> Result<(), NetError> {
+        if self.nodes.set_paused(node, true)? {
+            self.injector().record(EventKind::NodePaused { node });
+        }
+        Ok(())
+    }
+
+    async fn resume(&self, node: NodeId) -> Result<(), NetError> {
+        if self.nodes.set_paused(node, false)? {
+            self.injector().record(EventKind::NodeResumed { node });
+        }
+        Ok(())
+    }
+
+    async fn set_link(
+        &self,
+        from: NodeId,
+        to: NodeId,
+        impairment: LinkImpairment,
+    ) -> Result<(), NetError> {
+        self.hub
+            .read()
+            .set_link(from as usize, to as usize, impairment)
+            .map_err(net_error)?;
+        self.injector().set_link(from, to, impairment)
+    }
+
+    async fn clear_link(&self, from: NodeId, to: NodeId) -> Result<(), NetError> {
+        self.hub
+            .read()
+            .set_link(from as usize, to as usize, LinkImpairment::default())
+            .map_err(net_error)?;
+        self.injector().clear_link(from, to)
+    }
+
+    async fn partition(
+        &self,
+        partition: Partition,
+        heal_after: Option<Duration>,
+    ) -> Result<PartitionId, NetError> {
+        // The listener applies it to the hub; a timed heal arrives the same way.
+        self.injector().partition(&partition, heal_after)
+    }
+
+    async fn heal(&self, which: Option<PartitionId>) -> Result<(), NetError> {
+        self.injector().heal(which);
+        Ok(())
+    }
+
+    fn injector(&self) -> &Arc<FailureInjector> {
+        self.nodes.injector()
+    }
+}

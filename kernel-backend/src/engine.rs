@@ -1,0 +1,190 @@
+//! [`Engine`]: the impairment engine of a hub, `tc` or `userspace`, behind
+//! one interface (the hub does not care which).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::os::fd::OwnedFd;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use madsim_net::LinkImpairment;
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::KernelError;
+use pending::{Relay, RelayConfig, TcEngine};
+
+/// Stand-ins until the engines land (being written in parallel).
+mod pending {
+    use super::*;
+    pub struct TcEngine;
+    impl TcEngine {
+        pub fn new(_: rtnetlink::Handle, _: u32, _: bool) -> Self {
+            TcEngine
+        }
+        pub async fn set_link(
+            &mut self,
+            _: usize,
+            _: Ipv4Addr,
+            _: &LinkImpairment,
+            _: bool,
+        ) -> Result<(), KernelError> {
+            Err(KernelError::Config("tc engine pending".into()))
+        }
+        pub async fn clear_link(&mut self, _: usize) -> Result<(), KernelError> {
+            Ok(())
+        }
+    }
+    #[derive(Default)]
+    pub struct RelayConfig {
+        pub seed: u64,
+        pub mtu_bytes: u32,
+    }
+    pub struct Relay;
+    impl Relay {
+        pub fn start(_: RelayConfig) -> Result<Relay, KernelError> {
+            Ok(Relay)
+        }
+        pub fn add_port(&self, _: usize, _: Ipv4Addr, _: OwnedFd) -> Result<(), KernelError> {
+            Ok(())
+        }
+        pub fn set_link(&self, _: usize, _: usize, _: LinkImpairment) -> Result<(), KernelError> {
+            Ok(())
+        }
+        pub fn set_blocked(&self, _: usize, _: usize, _: bool) -> Result<(), KernelError> {
+            Ok(())
+        }
+    }
+    pub fn open_tun(name: &str) -> Result<OwnedFd, KernelError> {
+        Err(KernelError::Config(format!("no tun {name} yet")))
+    }
+}
+
+/// Which engine impairs a hub's links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// Kernel qdiscs on each peer's veth: HTB, u32, TBF and netem.
+    Tc,
+    /// TUN devices and a relay thread in this process.
+    Userspace,
+    /// tc without netem: rates only (HTB + TBF); partitions and everything
+    /// else netem does are refused.
+    Bridge,
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EngineKind::Tc => "tc",
+            EngineKind::Userspace => "userspace",
+            EngineKind::Bridge => "bridge",
+        })
+    }
+}
+
+pub type LinkJob = Pin<Box<dyn Future<Output = Result<(), KernelError>> + Send>>;
+
+pub enum Engine {
+    Tc {
+        /// False for [`EngineKind::Bridge`].
+        netem: bool,
+        /// One qdisc tree per source peer, built on first use.
+        sources: Mutex<BTreeMap<usize, Arc<tokio::sync::Mutex<TcEngine>>>>,
+    },
+    Userspace(Relay),
+}
+
+impl Engine {
+    pub fn start(kind: EngineKind, seed: u64, mtu_bytes: u32) -> Result<Engine, KernelError> {
+        Ok(match kind {
+            EngineKind::Tc | EngineKind::Bridge => Engine::Tc {
+                netem: kind == EngineKind::Tc,
+                sources: Mutex::new(BTreeMap::new()),
+            },
+            EngineKind::Userspace => Engine::Userspace(Relay::start(RelayConfig {
+                seed,
+                mtu_bytes,
+                ..RelayConfig::default()
+            })?),
+        })
+    }
+
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Engine::Tc { netem: true, .. } => EngineKind::Tc,
+            Engine::Tc { netem: false, .. } => EngineKind::Bridge,
+            Engine::Userspace(_) => EngineKind::Userspace,
+        }
+    }
+
+    pub fn uses_tun(&self) -> bool {
+        self.kind() == EngineKind::Userspace
+    }
+
+    /// The relay, when the userspace engine runs (for its counters).
+    pub fn relay(&self) -> Option<&Relay> {
+        match self {
+            Engine::Userspace(relay) => Some(relay),
+            Engine::Tc { .. } => None,
+        }
+    }
+
+    pub fn add_port(&self, peer: usize, ip: Ipv4Addr, tun: OwnedFd) -> Result<(), KernelError> {
+        match self {
+            Engine::Userspace(relay) => relay.add_port(peer, ip, tun),
+            Engine::Tc { .. } => Ok(()),
+        }
+    }
+
+    /// Applies `impairment` (and the partition flag) to `from -> to`. The
+    /// userspace engine applies it at once (`None`); the tc engine returns
+    /// netlink work to run on the hub's control thread.
+    #[allow(clippy::too_many_arguments)]
+    pub fn link_job(
+        &self,
+        from: usize,
+        from_rtnl: rtnetlink::Handle,
+        from_ifindex: u32,
+        to: usize,
+        to_ip: Ipv4Addr,
+        impairment: LinkImpairment,
+        blocked: bool,
+    ) -> Result<Option<LinkJob>, KernelError> {
+        match self {
+            Engine::Userspace(relay) => {
+                relay.set_link(from, to, impairment)?;
+                relay.set_blocked(from, to, blocked)?;
+                Ok(None)
+            }
+            Engine::Tc { netem, sources } => {
+                let engine = Arc::clone(sources.lock().entry(from).or_insert_with(|| {
+                    Arc::new(tokio::sync::Mutex::new(TcEngine::new(
+                        from_rtnl,
+                        from_ifindex,
+                        *netem,
+                    )))
+                }));
+                Ok(Some(Box::pin(async move {
+                    let mut engine = engine.lock().await;
+                    if impairment.is_none() && !blocked {
+                        engine.clear_link(to).await
+                    } else {
+                        engine.set_link(to, to_ip, &impairment, blocked).await
+                    }
+                })))
+            }
+        }
+    }
+}
+
+/// Opens peer TUN `name` in the calling thread's namespace; returns it with
+/// its interface index.
+pub fn open_tun(name: &str) -> Result<(OwnedFd, u32), KernelError> {
+    let fd = pending::open_tun(name)?;
+    let index = nix::net::if_::if_nametoindex(name)
+        .map_err(|e| KernelError::io(format!("find TUN {name}"), e))?;
+    Ok((fd, index))
+}

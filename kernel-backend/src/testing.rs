@@ -1,0 +1,138 @@
+//! Helpers for tests that need the real kernel.
+//!
+//! A test that cannot run here (not root, no netem, no `tc` binary) calls
+//! [`skip`] and returns: the marker line it prints is how `cargo xtask test`
+//! counts it as skipped rather than passed.
+
+/// The marker `cargo xtask test` looks for in test output.
+pub const SKIP_MARKER: &str = "twinnet-skip:";
+
+/// Reports `test` as skipped because of `reason`. The caller returns next.
+pub fn skip(test: &str, reason: &str) {
+    println!("{SKIP_MARKER} {test}: {reason}");
+}
+
+/// True when this process is root; otherwise reports `test` skipped.
+pub fn require_root(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        skip(test, "needs root (network namespaces, veth, tc)");
+    }
+    root
+}
+
+/// What of the network the host namespace and the process show: compared
+/// before and after a test to prove it left nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSnapshot {
+    /// Names of links in the host namespace.
+    pub links: Vec<String>,
+    /// `(ifindex, handle, kind)` of every qdisc in the host namespace.
+    pub qdiscs: Vec<(i32, u32, String)>,
+    /// Named namespaces under /run/netns.
+    pub named_namespaces: Vec<String>,
+    /// Inodes of the network namespaces this process references (by any
+    /// thread or file descriptor).
+    pub process_namespaces: std::collections::BTreeSet<u64>,
+}
+
+/// Takes a [`HostSnapshot`]; runs its netlink queries on a thread of its
+/// own placed in the host namespace.
+pub fn host_snapshot() -> HostSnapshot {
+    let process_namespaces = namespaces_referenced_by(std::process::id());
+    std::thread::spawn(move || {
+        let file = std::fs::File::open("/proc/self/ns/net").expect("open /proc/self/ns/net");
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("enter host netns");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            use futures::TryStreamExt;
+            let (connection, handle, _) = rtnetlink::new_connection().expect("netlink");
+            tokio::spawn(connection);
+            let mut links: Vec<String> = handle
+                .link()
+                .get()
+                .execute()
+                .try_collect::<Vec<_>>()
+                .await
+                .expect("list links")
+                .into_iter()
+                .filter_map(|link| {
+                    link.attributes.into_iter().find_map(|a| match a {
+                        netlink_packet_route::link::LinkAttribute::IfName(n) => Some(n),
+                        _ => None,
+                    })
+                })
+                .collect();
+            links.sort();
+            let mut qdiscs: Vec<(i32, u32, String)> = handle
+                .qdisc()
+                .get()
+                .execute()
+                .try_collect::<Vec<_>>()
+                .await
+                .expect("list qdiscs")
+                .into_iter()
+                .map(|q| {
+                    let kind = q
+                        .attributes
+                        .iter()
+                        .find_map(|a| match a {
+                            netlink_packet_route::tc::TcAttribute::Kind(k) => Some(k.clone()),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    (q.header.index, u32::from(q.header.handle), kind)
+                })
+                .collect();
+            qdiscs.sort();
+            let mut named_namespaces: Vec<String> = std::fs::read_dir(crate::sweep::NETNS_RUN_DIR)
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            named_namespaces.sort();
+            HostSnapshot {
+                links,
+                qdiscs,
+                named_namespaces,
+                process_namespaces,
+            }
+        })
+    })
+    .join()
+    .expect("snapshot thread")
+}
+
+/// Inodes of the network namespaces process `pid` holds through its
+/// threads and its open file descriptors.
+pub fn namespaces_referenced_by(pid: u32) -> std::collections::BTreeSet<u64> {
+    let mut found = std::collections::BTreeSet::new();
+    let links = |dir: String| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|entries| entries.filter_map(|e| Some(e.ok()?.path())).collect())
+            .unwrap_or_default()
+    };
+    let mut candidates: Vec<std::path::PathBuf> = links(format!("/proc/{pid}/task"))
+        .into_iter()
+        .map(|task| task.join("ns/net"))
+        .collect();
+    candidates.extend(links(format!("/proc/{pid}/fd")));
+    for path in candidates {
+        if let Ok(target) = std::fs::read_link(&path) {
+            let text = target.to_string_lossy();
+            if let Some(inode) = text
+                .strip_prefix("net:[")
+                .and_then(|rest| rest.strip_suffix(']'))
+                .and_then(|n| n.parse().ok())
+            {
+                found.insert(inode);
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,81 @@
+#![cfg(all(target_os = "linux", not(madsim)))]
+//! Set-up and tear-down of hubs: traffic flows between peers, and nothing of
+//! ours survives the hub.
+
+use std::time::{Duration, Instant};
+
+use kernel_backend::testing::{host_snapshot, require_root};
+use kernel_backend::{EngineChoice, Hub, HubConfig};
+
+fn bridge_hub() -> Hub {
+    Hub::new(HubConfig {
+        engine: EngineChoice::Bridge,
+        ..HubConfig::default()
+    })
+    .expect("hub")
+}
+
+/// UDP from `from` to `to` and back through the hub.
+fn udp_round_trip(hub: &Hub, from: usize, to: usize) -> Duration {
+    let server = hub.peer_runtime(to).unwrap();
+    let client = hub.peer_runtime(from).unwrap();
+    let to_ip = hub.peer_ip(to);
+    let from_ip = hub.peer_ip(from);
+    let echo = server.spawn(async move {
+        let socket = tokio::net::UdpSocket::bind((to_ip, 7000)).await.unwrap();
+        let mut buf = [0u8; 64];
+        let (n, peer) = socket.recv_from(&mut buf).await.unwrap();
+        socket.send_to(&buf[..n], peer).await.unwrap();
+    });
+    let rtt = client.call(async move {
+        let socket = tokio::net::UdpSocket::bind((from_ip, 0)).await.unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        // Retry: the first datagram may go while ARP resolves.
+        loop {
+            socket.send_to(b"ping", (to_ip, 7000)).await.unwrap();
+            let reply = tokio::time::timeout(Duration::from_millis(200), socket.recv(&mut buf));
+            if let Ok(Ok(n)) = reply.await {
+                assert_eq!(&buf[..n], b"ping");
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "no echo from {to_ip}"
+            );
+        }
+    });
+    server.call(echo).unwrap();
+    rtt
+}
+
+#[test]
+fn peers_talk_over_the_bridge_and_leave_nothing() {
+    if !require_root("peers_talk_over_the_bridge_and_leave_nothing") {
+        return;
+    }
+    let before = host_snapshot();
+    for peers in [2, 10, 100] {
+        let mut hub = bridge_hub();
+        let started = Instant::now();
+        hub.add_peers(peers).unwrap();
+        let setup = started.elapsed();
+        assert_eq!(hub.peer_count(), peers);
+        let rtt = udp_round_trip(&hub, 0, peers - 1);
+        // The check below can fail: a live hub shows in the snapshot.
+        let during = host_snapshot();
+        assert_eq!(
+            during.process_namespaces.len(),
+            before.process_namespaces.len() + peers + 1,
+            "one namespace per peer plus the hub's"
+        );
+        let teardown = hub.shutdown();
+        println!("{peers} peers: up {setup:?}, down {teardown:?}, first UDP round trip {rtt:?}");
+    }
+    // Threads of the last hub may still be exiting: give them a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while host_snapshot() != before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(host_snapshot(), before, "the hubs left something behind");
+}
