@@ -14,54 +14,8 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::KernelError;
-use pending::{Relay, RelayConfig, TcEngine};
-
-/// Stand-ins until the engines land (being written in parallel).
-mod pending {
-    use super::*;
-    pub struct TcEngine;
-    impl TcEngine {
-        pub fn new(_: rtnetlink::Handle, _: u32, _: bool) -> Self {
-            TcEngine
-        }
-        pub async fn set_link(
-            &mut self,
-            _: usize,
-            _: Ipv4Addr,
-            _: &LinkImpairment,
-            _: bool,
-        ) -> Result<(), KernelError> {
-            Err(KernelError::Config("tc engine pending".into()))
-        }
-        pub async fn clear_link(&mut self, _: usize) -> Result<(), KernelError> {
-            Ok(())
-        }
-    }
-    #[derive(Default)]
-    pub struct RelayConfig {
-        pub seed: u64,
-        pub mtu_bytes: u32,
-    }
-    pub struct Relay;
-    impl Relay {
-        pub fn start(_: RelayConfig) -> Result<Relay, KernelError> {
-            Ok(Relay)
-        }
-        pub fn add_port(&self, _: usize, _: Ipv4Addr, _: OwnedFd) -> Result<(), KernelError> {
-            Ok(())
-        }
-        pub fn set_link(&self, _: usize, _: usize, _: LinkImpairment) -> Result<(), KernelError> {
-            Ok(())
-        }
-        pub fn set_blocked(&self, _: usize, _: usize, _: bool) -> Result<(), KernelError> {
-            Ok(())
-        }
-    }
-    pub fn open_tun(name: &str) -> Result<OwnedFd, KernelError> {
-        Err(KernelError::Config(format!("no tun {name} yet")))
-    }
-}
-
+use crate::tc::TcEngine;
+use crate::userspace::{Relay, RelayConfig};
 /// Which engine impairs a hub's links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -104,11 +58,9 @@ impl Engine {
                 netem: kind == EngineKind::Tc,
                 sources: Mutex::new(BTreeMap::new()),
             },
-            EngineKind::Userspace => Engine::Userspace(Relay::start(RelayConfig {
-                seed,
-                mtu_bytes,
-                ..RelayConfig::default()
-            })?),
+            EngineKind::Userspace => Engine::Userspace(Relay::start(
+                RelayConfig::new(seed).with_mtu_bytes(mtu_bytes),
+            )?),
         })
     }
 
@@ -183,7 +135,8 @@ impl Engine {
 /// Opens peer TUN `name` in the calling thread's namespace; returns it with
 /// its interface index.
 pub fn open_tun(name: &str) -> Result<(OwnedFd, u32), KernelError> {
-    let fd = pending::open_tun(name)?;
+    // The hub sets the MTU over netlink with the link up.
+    let fd = crate::userspace::open_tun(name, None)?;
     let index = nix::net::if_::if_nametoindex(name)
         .map_err(|e| KernelError::io(format!("find TUN {name}"), e))?;
     Ok((fd, index))

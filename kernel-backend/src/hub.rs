@@ -28,6 +28,7 @@ use crate::names::{NetworkNames, Role};
 use crate::netns::Netns;
 use crate::probe::EngineChoice;
 use crate::runtime::NsRuntime;
+use crate::userspace::LinkStats;
 use crate::{KernelError, probe};
 
 /// Interface indexes are chosen, not discovered: one netlink round trip
@@ -305,9 +306,22 @@ impl Hub {
         Ok(())
     }
 
-    /// Per-link counters of the userspace engine, if it runs.
-    pub fn engine_ref(&self) -> &Engine {
+    pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The userspace engine's counters summed over every directed link
+    /// (`None` with the tc engine, whose counters live in the kernel).
+    pub fn relay_totals(&self) -> Option<LinkStats> {
+        let relay = self.engine.relay()?;
+        let count = self.peers.len();
+        let mut total = LinkStats::default();
+        for from in 0..count {
+            for to in (0..count).filter(|&to| to != from) {
+                add_stats(&mut total, &relay.link_stats(from, to).ok()?);
+            }
+        }
+        Some(total)
     }
 
     /// Tears the hub down now, returning how long it took.
@@ -316,6 +330,22 @@ impl Hub {
         drop(self);
         started.elapsed()
     }
+}
+
+fn add_stats(total: &mut LinkStats, link: &LinkStats) {
+    total.packets_in += link.packets_in;
+    total.bytes_in += link.bytes_in;
+    total.delivered_packets += link.delivered_packets;
+    total.delivered_bytes += link.delivered_bytes;
+    total.dropped_loss += link.dropped_loss;
+    total.dropped_partition += link.dropped_partition;
+    total.dropped_queue_full += link.dropped_queue_full;
+    total.dropped_overflow += link.dropped_overflow;
+    total.dropped_write += link.dropped_write;
+    total.dropped_no_port += link.dropped_no_port;
+    total.duplicated += link.duplicated;
+    total.reordered += link.reordered;
+    total.corrupted += link.corrupted;
 }
 
 /// Removes what killed runs left, once per process. A failure is only

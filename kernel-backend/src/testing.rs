@@ -136,3 +136,28 @@ pub fn namespaces_referenced_by(pid: u32) -> std::collections::BTreeSet<u64> {
     }
     found
 }
+
+/// Inodes of every network namespace anything on the machine still holds:
+/// any process's threads or file descriptors, or a bind mount.
+pub fn all_referenced_namespaces() -> std::collections::BTreeSet<u64> {
+    let mut found = std::collections::BTreeSet::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            if let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
+                found.extend(namespaces_referenced_by(pid));
+            }
+        }
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in mountinfo.lines().filter(|l| l.contains(" - nsfs ")) {
+        let root = line.split_whitespace().nth(3).unwrap_or_default();
+        if let Some(inode) = root
+            .strip_prefix("net:[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(|n| n.parse().ok())
+        {
+            found.insert(inode);
+        }
+    }
+    found
+}

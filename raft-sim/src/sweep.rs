@@ -196,3 +196,5 @@ pub use sim::{replay, run, run_seed, sweep};
 
 #[cfg(madsim)]
 mod sim;
+
+pub mod case;

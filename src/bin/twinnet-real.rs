@@ -1,0 +1,158 @@
+//! `twinnet-real` (`cargo xtask real`): a short chaos run of the Raft
+//! cluster on real network namespaces, with the checks and the summary of
+//! the simulated sweep. Needs root.
+
+#[cfg(any(madsim, not(target_os = "linux")))]
+fn main() -> std::process::ExitCode {
+    eprintln!("error: twinnet-real runs on a real Linux kernel: build it without `--cfg madsim`");
+    std::process::ExitCode::from(2)
+}
+
+#[cfg(all(target_os = "linux", not(madsim)))]
+fn main() -> std::process::ExitCode {
+    real::main()
+}
+
+#[cfg(all(target_os = "linux", not(madsim)))]
+mod real {
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+    use std::time::Instant;
+
+    use clap::Parser;
+    use kernel_backend::{EngineChoice, HubConfig, KernelBackend};
+    use raft_sim::nemesis::NemesisPreset;
+    use raft_sim::runner;
+    use raft_sim::sweep::case::{Outcome, print_one, run_case};
+    use raft_sim::sweep::{RunConfig, RunFlags, SeedResult};
+    use raft_sim::workload::Model;
+
+    /// A Raft cluster under chaos on real namespaces, veths and a bridge,
+    /// its client history checked for linearizability.
+    #[derive(Parser, Debug)]
+    #[command(name = "twinnet-real")]
+    struct Args {
+        /// Raft nodes (3 to 5 is the usual).
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        /// Client operations per run.
+        #[arg(long, default_value_t = 300)]
+        ops: usize,
+        #[arg(long, default_value_t = 5)]
+        clients: usize,
+        #[arg(long, default_value_t = 5)]
+        keys: usize,
+        /// Fault schedule: none, standard or hostile.
+        #[arg(long, default_value = "standard")]
+        nemesis: NemesisPreset,
+        #[arg(long, default_value = "register-cas")]
+        model: Model,
+        /// Impairment engine: auto, tc, userspace or bridge.
+        #[arg(long, default_value = "auto", value_parser = parse_engine)]
+        engine: EngineChoice,
+        /// First seed: it fixes the fault schedule and the engine's per-link
+        /// decisions (a real network's timing is never replayable).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Runs, with seeds `seed..seed+runs`.
+        #[arg(long, default_value_t = 1)]
+        runs: u64,
+        /// Also write the figures to this JSON file.
+        #[arg(long, value_name = "FILE.json")]
+        report: Option<PathBuf>,
+        /// Where artifacts and histories of failed runs go.
+        #[arg(long, default_value = "docs/simulations/runs")]
+        artifacts: PathBuf,
+    }
+
+    fn parse_engine(text: &str) -> Result<EngineChoice, String> {
+        text.parse()
+            .map_err(|e: kernel_backend::KernelError| e.to_string())
+    }
+
+    pub fn main() -> ExitCode {
+        let args = Args::parse();
+        match run(args) {
+            Ok(code) => code,
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::from(2)
+            }
+        }
+    }
+
+    fn run(args: Args) -> anyhow::Result<ExitCode> {
+        let flags = RunFlags {
+            nodes: args.nodes,
+            ops: args.ops,
+            clients: args.clients,
+            keys: args.keys,
+            nemesis: args.nemesis,
+            model: args.model,
+            bugs: Vec::new(),
+            artifacts: args.artifacts.clone(),
+        };
+        let config = flags.config().map_err(anyhow::Error::msg)?;
+        if args.runs == 0 || args.runs > 1_000 {
+            anyhow::bail!("--runs must be in 1..=1000, not {}", args.runs);
+        }
+        kernel_backend::probe::require_root()?;
+        let engine = kernel_backend::probe::choose_engine(args.engine)?;
+        println!(
+            "real: engine {engine} (asked: {}), seeds {}..{}",
+            args.engine,
+            args.seed,
+            args.seed + args.runs
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let started = Instant::now();
+        let mut results = Vec::new();
+        for seed in args.seed..args.seed + args.runs {
+            let result = run_one(&runtime, &args, &config, seed, &flags)?;
+            print_one(&result);
+            results.push(result);
+        }
+        let summary = runner::summarize(&results, started.elapsed(), 1);
+        runner::print_summary(
+            &format!(
+                "real: {}-node Raft cluster on kernel namespaces ({engine} engine), {} ops/run ({}), nemesis {}",
+                config.nodes, config.workload.ops, config.workload.model, config.nemesis
+            ),
+            &summary,
+        );
+        println!("  (\"simulated seconds\" are real seconds here: the cluster ran in real time)");
+        if let Some(path) = &args.report {
+            let report = serde_json::json!({
+                "engine": engine, "config": config, "summary": summary, "runs": results,
+            });
+            runner::write_report(path, &report)?;
+        }
+        Ok(if summary.seeds_failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+
+    fn run_one(
+        runtime: &tokio::runtime::Runtime,
+        args: &Args,
+        config: &RunConfig,
+        seed: u64,
+        flags: &RunFlags,
+    ) -> anyhow::Result<SeedResult> {
+        let hub = HubConfig {
+            engine: args.engine,
+            seed,
+            ..HubConfig::default()
+        };
+        let backend = KernelBackend::new(hub, seed)?;
+        let wall = Instant::now();
+        let mut outcome: Outcome = runtime.block_on(run_case(backend, config.clone(), seed));
+        outcome.wall = wall.elapsed();
+        Ok(outcome.finish(seed, config, &args.artifacts, false, &flags.replay_flags()))
+    }
+}
