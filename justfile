@@ -15,11 +15,15 @@ test *ARGS:
 sim *ARGS:
     cargo xtask sim "$@"
 
-# Run the madsim-net `net` benchmark; args go to the bench binary.
+# Run the benchmarks (simulator, Raft, checker, kernel); JSON into target/bench.
 bench *ARGS:
     cargo xtask bench "$@"
 
-# Remove leftover kernel network state from kernel tests.
+# Run the Raft cluster under chaos on real kernel namespaces (root), e.g. `just real --nodes 3`.
+real *ARGS:
+    cargo xtask real "$@"
+
+# Remove what killed kernel runs left behind (root).
 clean-net:
     cargo xtask clean-net
 

@@ -64,10 +64,8 @@ fn partition_follower(
             .iter()
             .map(|&(from, to)| (from as usize, to as usize))
             .collect();
-        if let Err(err) = hub.read().set_blocked(&links) {
-            if let Some(injector) = injector.upgrade() {
-                injector.note(format!("kernel: applying partitions failed: {err}"));
-            }
+        if let (Err(err), Some(injector)) = (hub.read().set_blocked(&links), injector.upgrade()) {
+            injector.note(format!("kernel: applying partitions failed: {err}"));
         }
     })
 }

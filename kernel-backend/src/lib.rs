@@ -6,6 +6,7 @@
 #![cfg(all(target_os = "linux", not(madsim)))]
 
 mod backend;
+pub mod baseline;
 pub mod engine;
 pub mod error;
 pub mod hub;

@@ -1,41 +1,88 @@
-//! The kernel side: the `kernel` test pass and `clean-net`. Both are
-//! placeholders until kernel-backend lands (issue D).
+//! The kernel side: the `kernel` test pass, `real` and `clean-net`.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 
+use crate::cmd::{self, CargoCmd};
 use crate::outln;
+use crate::passes::{self, PassName};
 use crate::summary::PassResult;
 
-/// The `kernel` pass of `cargo xtask test`. Needs root (it creates network
-/// namespaces and veth pairs).
+/// The `kernel` pass of `cargo xtask test`: kernel-backend's tests, one at a
+/// time (accuracy tests measure real time and must not share the CPUs).
+/// Tests that need root (or netem) report themselves skipped when they
+/// cannot run; `--show-output` lets the summary see those reports.
 pub fn kernel_pass(cargo_args: &[String]) -> Result<PassResult> {
-    outln!("==> kernel: kernel-backend tests (root only)");
-    let result = if effective_uid() != Some(0) {
-        PassResult::skipped("kernel", "needs root")
-    } else {
-        // Issue D puts the real command here, along the lines of
-        //   let cargo = CargoCmd::new("kernel", ["test", "-p", "kernel-backend"])
-        //       .args(cargo_args);
-        //   passes::cargo_test_pass(PassName::Kernel, cargo)
-        // (run as root, then `clean_net()` to remove what the tests left).
-        let _ = cargo_args;
-        PassResult::skipped("kernel", "no kernel tests yet: kernel-backend is issue D")
-    };
-    if let crate::summary::Status::Skipped(reason) = &result.status {
-        outln!("kernel: skipped ({reason})");
+    if !cfg!(target_os = "linux") {
+        outln!("kernel: skipped (kernel-backend needs Linux)");
+        return Ok(PassResult::skipped("kernel", "needs Linux"));
     }
-    Ok(result)
+    if effective_uid() != Some(0) {
+        outln!("kernel: not root: tests that build namespaces will report themselves skipped");
+    }
+    let cargo = CargoCmd::new("kernel", ["test", "-p", "kernel-backend", "--no-fail-fast"])
+        .args(cargo_args_with_harness_flags(cargo_args));
+    passes::cargo_test_pass(PassName::Kernel, cargo)
 }
 
-/// `cargo xtask clean-net`: remove network namespaces, veths and the like
-/// left behind by interrupted kernel tests.
+/// Appends the libtest flags the kernel pass needs after the user's own.
+fn cargo_args_with_harness_flags(cargo_args: &[String]) -> Vec<String> {
+    let mut args = cargo_args.to_vec();
+    if !args.iter().any(|a| a == "--") {
+        args.push("--".into());
+    }
+    args.extend(["--show-output".into(), "--test-threads=1".into()]);
+    args
+}
+
+/// `cargo xtask real ARGS`: the Raft cluster under chaos on kernel
+/// namespaces (`twinnet-real`, release build). Needs root.
+pub fn real(args: &[String]) -> Result<ExitCode> {
+    let status = CargoCmd::new(
+        "real",
+        [
+            "run",
+            "-q",
+            "--release",
+            "-p",
+            "twinnet",
+            "--bin",
+            "twinnet-real",
+            "--",
+        ],
+    )
+    .args(args)
+    .run()?;
+    Ok(exit(status))
+}
+
+/// `cargo xtask clean-net`: remove the namespaces and links killed runs
+/// left behind (`twinnet-net sweep`). Needs root.
 pub fn clean_net() -> Result<ExitCode> {
-    // Issue D: list and delete the namespaces/links kernel-backend creates
-    // (by their name prefix), needing root, and report what was removed.
-    outln!("clean-net: nothing to clean (kernel-backend is not built yet)");
-    Ok(ExitCode::SUCCESS)
+    let status = CargoCmd::new(
+        "clean-net",
+        [
+            "run",
+            "-q",
+            "-p",
+            "kernel-backend",
+            "--bin",
+            "twinnet-net",
+            "--",
+            "sweep",
+        ],
+    )
+    .run()?;
+    Ok(exit(status))
+}
+
+fn exit(status: std::process::ExitStatus) -> ExitCode {
+    if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(cmd::exit_code(status))
+    }
 }
 
 /// The effective uid, read from `/proc/self/status` (`Uid: real effective saved fs`).
@@ -62,5 +109,19 @@ mod tests {
         assert_eq!(parse_effective_uid("Uid:\t0\t1000\t0\t0\n"), Some(1000));
         assert_eq!(parse_effective_uid("Name:\tcat\n"), None);
         assert_eq!(parse_effective_uid("Uid:\t0\n"), None);
+    }
+
+    #[test]
+    fn harness_flags_follow_the_users_own() {
+        let none: Vec<String> = Vec::new();
+        assert_eq!(
+            cargo_args_with_harness_flags(&none),
+            ["--", "--show-output", "--test-threads=1"]
+        );
+        let filter = vec!["--".to_string(), "relay".to_string()];
+        assert_eq!(
+            cargo_args_with_harness_flags(&filter),
+            ["--", "relay", "--show-output", "--test-threads=1"]
+        );
     }
 }

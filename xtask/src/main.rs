@@ -56,7 +56,9 @@ enum Command {
     Sim(SimArgs),
     /// Run the benchmarks (simulated network, Raft in the simulator and on loopback); JSON into target/bench.
     Bench(BenchArgs),
-    /// Remove leftover kernel network state (namespaces, veths) from kernel tests.
+    /// Run the Raft cluster under chaos on real kernel namespaces (root): `twinnet-real ARGS...`.
+    Real(RealArgs),
+    /// Remove what killed kernel runs left behind (named namespaces, host links); root.
     CleanNet,
 }
 
@@ -75,6 +77,18 @@ struct TestArgs {
 struct SimArgs {
     /// Arguments forwarded to the raft-sim sweep (e.g. `--seeds 0..20`).
     /// Use `cargo xtask sim -- --help` for raft-sim's own help.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct RealArgs {
+    /// Arguments forwarded to twinnet-real (e.g. `--nodes 3 --ops 300 --engine userspace`).
+    /// Use `cargo xtask real -- --help` for its own help.
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
@@ -113,6 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test(args) => passes::run(&args.passes, &args.cargo_args),
         Command::Sim(args) => sim::sim(&args.args),
         Command::Bench(args) => sim::bench(&args.args),
+        Command::Real(args) => kernel::real(&args.args),
         Command::CleanNet => kernel::clean_net(),
     }
 }

@@ -11,15 +11,22 @@ pub struct Counts {
     pub passed: u64,
     pub failed: u64,
     pub ignored: u64,
+    /// Tests that ran but reported they could not do their work here (the
+    /// `twinnet-skip:` marker: not root, no netem); not in `passed`.
+    pub skipped: u64,
     /// How many `test result:` lines (test binaries, doctest runs) were seen.
     pub results: u64,
 }
+
+/// What a test prints when it cannot run here (kernel_backend::testing::skip).
+pub const SKIP_MARKER: &str = "twinnet-skip:";
 
 impl AddAssign for Counts {
     fn add_assign(&mut self, rhs: Self) {
         self.passed += rhs.passed;
         self.failed += rhs.failed;
         self.ignored += rhs.ignored;
+        self.skipped += rhs.skipped;
         self.results += rhs.results;
     }
 }
@@ -58,12 +65,21 @@ pub fn parse_line(line: &str) -> Option<Counts> {
     (saw_passed && saw_failed).then_some(counts)
 }
 
-/// Sum every `test result:` line in a captured cargo test output.
+/// Sum every `test result:` line in a captured cargo test output. A test
+/// that printed the skip marker passed in libtest's eyes; here it counts
+/// as skipped instead.
 pub fn parse_output(output: &str) -> Counts {
     let mut total = Counts::default();
     for counts in output.lines().filter_map(parse_line) {
         total += counts;
     }
+    let skipped = output
+        .lines()
+        .filter(|line| strip_ansi(line).trim_start().starts_with(SKIP_MARKER))
+        .count() as u64;
+    let skipped = skipped.min(total.passed);
+    total.passed -= skipped;
+    total.skipped += skipped;
     total
 }
 
@@ -135,7 +151,7 @@ pub fn totals(results: &[PassResult]) -> Totals {
     for r in results {
         t.passed += r.counts.passed;
         t.failed += r.counts.failed;
-        t.skipped += r.counts.ignored;
+        t.skipped += r.counts.ignored + r.counts.skipped;
         if matches!(r.status, Status::Skipped(_)) {
             t.skipped += 1;
         }
@@ -155,8 +171,8 @@ pub fn table(results: &[PassResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<8} {:<8} {:>8} {:>8} {:>8} {:>9}  note",
-        "pass", "status", "passed", "failed", "ignored", "wall"
+        "{:<8} {:<8} {:>8} {:>8} {:>8} {:>8} {:>9}  note",
+        "pass", "status", "passed", "failed", "ignored", "skipped", "wall"
     );
     for r in results {
         let (status, note) = match &r.status {
@@ -172,12 +188,13 @@ pub fn table(results: &[PassResult]) -> String {
             }
         };
         let line = format!(
-            "{:<8} {:<8} {:>8} {:>8} {:>8} {:>8.1}s  {}",
+            "{:<8} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8.1}s  {}",
             r.name,
             status,
             num(r.counts.passed),
             num(r.counts.failed),
             num(r.counts.ignored),
+            num(r.counts.skipped),
             r.wall.as_secs_f64(),
             note
         );
@@ -195,6 +212,7 @@ mod tests {
             passed,
             failed,
             ignored,
+            skipped: 0,
             results: 1,
         }
     }
@@ -280,9 +298,39 @@ test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
                 passed: 7,
                 failed: 1,
                 ignored: 1,
+                skipped: 0,
                 results: 4,
             }
         );
+    }
+
+    #[test]
+    fn skip_markers_move_tests_from_passed_to_skipped() {
+        let output = "\
+running 3 tests
+test needs_root ... ok
+test pure ... ok
+test needs_netem ... ok
+
+successes:
+
+---- needs_root stdout ----
+twinnet-skip: needs_root: needs root (network namespaces, veth, tc)
+
+---- needs_netem stdout ----
+twinnet-skip: needs_netem: this kernel has no sch_netem
+
+test result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s
+";
+        let counts = parse_output(output);
+        assert_eq!((counts.passed, counts.skipped), (1, 2));
+        let result = PassResult {
+            name: "kernel",
+            status: Status::Passed,
+            counts,
+            wall: Duration::from_secs(1),
+        };
+        assert_eq!(totals(&[result]).skipped, 2);
     }
 
     #[test]

@@ -1,0 +1,151 @@
+//! From a [`LinkImpairment`] to the tc objects that realise it.
+
+use madsim_net::LinkImpairment;
+use madsim_net::impairment::MAX_RATE_BITS_PER_SEC;
+
+use super::htb::HtbClassSpec;
+use super::netem::NetemSpec;
+use super::tbf::TbfSpec;
+
+/// Netem's queue (delayed packets included): 1000, tc's default, is too few
+/// for a fast link with a long delay (1 Gbit/s × 100 ms is ~8600 full frames).
+pub const ENGINE_NETEM_LIMIT_PACKETS: u32 = 10_000;
+/// TBF queue when the impairment sets none: the same 1 MiB bound the
+/// simulator's link model uses.
+pub const DEFAULT_TBF_LIMIT_BYTES: u32 = 1 << 20;
+/// A TBF drops every non-GSO packet larger than its burst: one full
+/// Ethernet frame (1500 + 14) is the least that works.
+pub const MIN_TBF_BURST_BYTES: u32 = 1514;
+/// Default burst: this many bytes per second of rate, i.e. 1 ms of traffic.
+const DEFAULT_BURST_DIVISOR: u64 = 1000;
+/// The per-destination HTB class only classifies; it must never shape, so it
+/// runs at the highest rate an impairment may ask for.
+pub const PASS_THROUGH_RATE_BITS_PER_SEC: u64 = MAX_RATE_BITS_PER_SEC;
+/// Burst of the pass-through class: large, so it never throttles on timer
+/// granularity (1 MiB is 84 µs at 100 Gbit/s).
+const PASS_THROUGH_BURST_BYTES: u32 = 1 << 20;
+/// Explicit quantum: the kernel's automatic one (rate / r2q) would be
+/// clamped to this with a warning in dmesg for every class.
+const PASS_THROUGH_QUANTUM_BYTES: u32 = 200_000;
+
+/// What netem must do for this link, or `None` when netem is not needed.
+/// `blocked` (a partition) drops everything: loss 100 %.
+pub fn netem_options_for(impairment: &LinkImpairment, blocked: bool) -> Option<NetemSpec> {
+    if blocked {
+        return Some(NetemSpec {
+            loss_percent: 100.0,
+            limit_packets: ENGINE_NETEM_LIMIT_PACKETS,
+            ..Default::default()
+        });
+    }
+    let spec = NetemSpec {
+        latency_us: impairment.latency_us(),
+        jitter_us: impairment.jitter_us(),
+        loss_percent: impairment.loss_percent(),
+        duplicate_percent: impairment.duplicate_percent(),
+        reorder_percent: impairment.reorder_percent(),
+        corrupt_percent: impairment.corrupt_percent(),
+        limit_packets: ENGINE_NETEM_LIMIT_PACKETS,
+        ..Default::default()
+    };
+    let idle = NetemSpec {
+        limit_packets: ENGINE_NETEM_LIMIT_PACKETS,
+        ..Default::default()
+    };
+    (spec != idle).then_some(spec)
+}
+
+/// The rate limit for this link, or `None` when it has no rate.
+pub fn tbf_options_for(impairment: &LinkImpairment) -> Option<TbfSpec> {
+    let rate_bits_per_sec = impairment.rate_bits_per_sec();
+    if rate_bits_per_sec == 0 {
+        return None;
+    }
+    let burst_bytes = match impairment.burst_bytes() {
+        0 => rate_bits_per_sec / 8 / DEFAULT_BURST_DIVISOR,
+        explicit => explicit,
+    };
+    let limit_bytes = match impairment.queue_limit_bytes() {
+        0 => u64::from(DEFAULT_TBF_LIMIT_BYTES),
+        explicit => explicit,
+    };
+    Some(TbfSpec {
+        rate_bits_per_sec,
+        burst_bytes: clamp_u32(burst_bytes).max(MIN_TBF_BURST_BYTES),
+        limit_bytes: clamp_u32(limit_bytes),
+    })
+}
+
+/// The per-destination class: classification only, never the bottleneck.
+pub fn pass_through_class() -> HtbClassSpec {
+    HtbClassSpec {
+        burst_bytes: Some(PASS_THROUGH_BURST_BYTES),
+        cburst_bytes: Some(PASS_THROUGH_BURST_BYTES),
+        quantum_bytes: Some(PASS_THROUGH_QUANTUM_BYTES),
+        ..HtbClassSpec::with_rate(PASS_THROUGH_RATE_BITS_PER_SEC)
+    }
+}
+
+/// Impairment sizes are at most 1 GiB (validated), so this never clamps.
+fn clamp_u32(value: u64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_impairment_needs_nothing() {
+        let none = LinkImpairment::none();
+        assert_eq!(netem_options_for(&none, false), None);
+        assert_eq!(tbf_options_for(&none), None);
+    }
+
+    #[test]
+    fn blocked_is_total_loss_whatever_the_impairment() {
+        let spec = netem_options_for(&LinkImpairment::wan(), true).unwrap();
+        assert_eq!(spec.loss_percent, 100.0);
+        assert_eq!(spec.latency_us, 0);
+    }
+
+    #[test]
+    fn rate_only_needs_no_netem() {
+        let rate = LinkImpairment::builder()
+            .rate_bits_per_sec(10_000_000)
+            .build()
+            .unwrap();
+        assert_eq!(netem_options_for(&rate, false), None);
+        let tbf = tbf_options_for(&rate).unwrap();
+        assert_eq!(tbf.rate_bits_per_sec, 10_000_000);
+        assert_eq!(tbf.burst_bytes, MIN_TBF_BURST_BYTES); // 1 ms = 1250 B < one frame
+        assert_eq!(tbf.limit_bytes, DEFAULT_TBF_LIMIT_BYTES);
+    }
+
+    #[test]
+    fn presets_map_field_by_field() {
+        let heavy = LinkImpairment::heavy_chaos();
+        let netem = netem_options_for(&heavy, false).unwrap();
+        assert_eq!(netem.latency_us, 50_000);
+        assert_eq!(netem.jitter_us, 30_000);
+        assert_eq!(netem.loss_percent, 5.0);
+        assert_eq!(netem.duplicate_percent, 2.0);
+        assert_eq!(netem.reorder_percent, 5.0);
+        assert_eq!(netem.corrupt_percent, 0.5);
+        assert!(netem.validate().is_ok());
+        let tbf = tbf_options_for(&heavy).unwrap();
+        assert_eq!((tbf.burst_bytes, tbf.limit_bytes), (32 * 1024, 1024 * 1024));
+        let gbit = tbf_options_for(
+            &LinkImpairment::builder()
+                .rate_bits_per_sec(1_000_000_000)
+                .build()
+                .unwrap(),
+        );
+        assert_eq!(gbit.unwrap().burst_bytes, 125_000);
+    }
+
+    #[test]
+    fn pass_through_class_is_valid() {
+        assert!(pass_through_class().validate().is_ok());
+    }
+}

@@ -1,0 +1,37 @@
+//! The `tc` engine: per-link impairment with the kernel's traffic control.
+//!
+//! netlink-packet-route has no netem, TBF or HTB types, so this module
+//! encodes their `TCA_OPTIONS` itself, byte for byte what iproute2's `tc`
+//! sends (proved by `tests/tc_encoding.rs`, which runs `tc` under strace),
+//! and builds complete requests for `rtnetlink::Handle::request`.
+//!
+//! - [`psched`]: the scheduler clock and tc's tick arithmetic.
+//! - [`netem`], [`tbf`], [`htb`]: typed, validated settings and their
+//!   options payloads.
+//! - [`message`]: full `RTM_NEW*`/`RTM_DEL*` messages, the u32 filter, and
+//!   the netem probe message.
+//! - [`handles`]: the handle plan, collision-free for 4095 destinations.
+//! - [`mapping`]: `LinkImpairment` to netem/TBF settings.
+//! - [`engine`]: [`TcEngine`], which installs and updates it all.
+
+pub mod engine;
+pub mod handles;
+pub mod htb;
+pub mod mapping;
+pub mod message;
+pub mod netem;
+pub mod psched;
+pub mod tbf;
+mod wire;
+
+pub use engine::{TcEngine, is_unknown_qdisc_kind, send_request};
+pub use handles::LinkHandles;
+pub use htb::{HtbClassSpec, HtbQdiscSpec};
+pub use mapping::{netem_options_for, pass_through_class, tbf_options_for};
+pub use message::{
+    QdiscOptions, TcTarget, TcVerb, U32DstFilter, del_class, del_qdisc, del_u32_filter,
+    netem_probe_message, new_htb_class, new_qdisc, new_u32_dst_filter, tc_handle,
+};
+pub use netem::{NetemDelayEncoding, NetemSpec};
+pub use psched::Psched;
+pub use tbf::TbfSpec;
