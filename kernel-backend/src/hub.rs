@@ -59,7 +59,7 @@ impl Default for HubConfig {
             prefix_len: 16,
             engine: EngineChoice::Auto,
             seed: 0,
-            tun_mtu_bytes: 9000,
+            tun_mtu_bytes: 1500,
         }
     }
 }

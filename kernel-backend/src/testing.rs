@@ -36,6 +36,46 @@ pub struct HostSnapshot {
     pub process_namespaces: std::collections::BTreeSet<u64>,
 }
 
+impl HostSnapshot {
+    /// What `after` holds that this snapshot did not and that is this
+    /// process's doing: namespaces it references, links and named
+    /// namespaces stamped with its pid, qdiscs on links that were already
+    /// there. Other processes' concurrent changes do not count.
+    pub fn leftovers_in(&self, after: &HostSnapshot) -> Vec<String> {
+        let pid = std::process::id();
+        let mine = |name: &String| crate::names::owner_pid(name) == Some(pid);
+        let mut found: Vec<String> = after
+            .process_namespaces
+            .difference(&self.process_namespaces)
+            .map(|inode| format!("namespace net:[{inode}]"))
+            .collect();
+        found.extend(
+            after
+                .links
+                .iter()
+                .filter(|n| mine(n))
+                .map(|n| format!("link {n}")),
+        );
+        found.extend(
+            after
+                .named_namespaces
+                .iter()
+                .filter(|n| mine(n))
+                .map(|n| format!("named namespace {n}")),
+        );
+        let old_links: std::collections::BTreeSet<i32> =
+            self.qdiscs.iter().map(|(index, _, _)| *index).collect();
+        found.extend(
+            after
+                .qdiscs
+                .iter()
+                .filter(|q| old_links.contains(&q.0) && !self.qdiscs.contains(q))
+                .map(|q| format!("qdisc {q:?}")),
+        );
+        found
+    }
+}
+
 /// Takes a [`HostSnapshot`]; runs its netlink queries on a thread of its
 /// own placed in the host namespace.
 pub fn host_snapshot() -> HostSnapshot {

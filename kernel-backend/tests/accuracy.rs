@@ -349,7 +349,7 @@ fn userspace_rate_is_within_5_percent() {
         .unwrap();
     let goodput = tcp_goodput_bits_per_sec(&hub, 256 * 1024, Duration::from_secs(3));
     // The engine's rate counts whole IP packets; TCP goodput is the payload
-    // (the TUN MTU of 9000 leaves 52 bytes of headers per 8948).
+    // (52 bytes of IP and TCP headers per packet of the TUN MTU).
     let mtu = f64::from(HubConfig::default().tun_mtu_bytes);
     let payload_share = (mtu - 52.0) / mtu;
     assert_within(
