@@ -243,10 +243,10 @@ fn udp_arrivals(hub: &Hub, count: u32, payload_bytes: usize, gap: Duration) -> V
             socket.send_to(&datagram, (to, PORT + 1)).await.unwrap();
             // Pace by the clock, not by sleeping per packet (1 ms timer floor).
             let due = started + gap * (seq + 1);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                if wait > Duration::from_millis(2) {
-                    tokio::time::sleep(wait).await;
-                }
+            if let Some(wait) = due.checked_duration_since(Instant::now())
+                && wait > Duration::from_millis(2)
+            {
+                tokio::time::sleep(wait).await;
             }
         }
     });
