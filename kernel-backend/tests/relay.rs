@@ -9,7 +9,7 @@
 //!
 //! Timing tests hold `SERIAL` so they do not compete for the CPUs.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
@@ -919,66 +919,6 @@ fn udp_between_two_namespaces_through_tun_and_relay() {
     assert_eq!(stats.delivered_packets, 1);
     assert_eq!(relay.link_stats(1, 0).unwrap().delivered_packets, 1);
     println!("relay after the UDP exchange: {:?}", relay.stats().unwrap());
-}
-
-/// TCP goodput through the relay per TUN MTU. A measurement, not a check:
-/// run with `cargo test -p kernel-backend --release --test relay -- --ignored --nocapture`.
-#[test]
-#[ignore = "measurement: prints TCP throughput per MTU"]
-fn tcp_throughput_per_mtu() {
-    let _serial = serial();
-    let presets = [
-        ("none", LinkImpairment::none()),
-        ("lan", LinkImpairment::lan()),
-    ];
-    for (preset, link) in presets {
-        for mtu_bytes in [1_500u32, 9_000, 65_535] {
-            let Some(pair) = tun_pair("tcp_throughput_per_mtu", mtu_bytes) else {
-                return;
-            };
-            let config = RelayConfig::new(7).with_mtu_bytes(mtu_bytes);
-            let relay = Relay::start(config).expect("relay");
-            relay.add_port(0, tun_ip(1), pair.fd_a).expect("port A");
-            relay.add_port(1, tun_ip(2), pair.fd_b).expect("port B");
-            relay.set_link(0, 1, link).unwrap();
-            relay.set_link(1, 0, link).unwrap();
-            let mbit = tcp_transfer(&pair.a, &pair.b, Duration::from_secs(3));
-            let stats = relay.stats().unwrap();
-            let drops = relay.link_stats(0, 1).unwrap().dropped();
-            println!(
-                "impairment {preset}, MTU {mtu_bytes}: {mbit:.0} Mbit/s TCP goodput \
-                 ({} packets relayed, {drops} dropped A to B)",
-                stats.packets_read
-            );
-        }
-    }
-}
-
-/// Streams from A to B for `duration`; returns Mbit/s received.
-fn tcp_transfer(a: &Netns, b: &Netns, duration: Duration) -> f64 {
-    let server = SocketAddr::from((tun_ip(2), 5001));
-    let listener = b.run(move || TcpListener::bind(server).expect("listen in B"));
-    let receiver = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().expect("accept");
-        let mut buf = vec![0u8; 1 << 20];
-        let (mut total, started) = (0u64, Instant::now());
-        loop {
-            match std::io::Read::read(&mut stream, &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n as u64,
-            }
-        }
-        total as f64 * 8.0 / started.elapsed().as_secs_f64() / 1e6
-    });
-    let stream = a.run(move || TcpStream::connect(server).expect("connect from A"));
-    let chunk = vec![0x5au8; 1 << 18];
-    let started = Instant::now();
-    let mut writer = stream;
-    while started.elapsed() < duration {
-        std::io::Write::write_all(&mut writer, &chunk).expect("write");
-    }
-    drop(writer);
-    receiver.join().expect("receiver")
 }
 
 #[test]
