@@ -6,7 +6,7 @@ use madsim_net::NetError;
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
     #[error(
-        "kernel-backend needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN): run as root, e.g. `sudo -E cargo xtask test`"
+        "kernel-backend needs root: it creates network namespaces, veths and qdiscs (CAP_SYS_ADMIN, CAP_NET_ADMIN); run the command again as root, e.g. with `sudo -E`"
     )]
     NotRoot,
     #[error("{what}: this kernel cannot do it ({why}); {hint}")]

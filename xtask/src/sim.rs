@@ -42,7 +42,7 @@ struct Bench {
 
 /// Every benchmark `cargo xtask bench` runs, in order; each writes its JSON
 /// into `TWINNET_BENCH_DIR` with baselines measured in the same run.
-const BENCHES: [Bench; 4] = [
+const BENCHES: [Bench; 5] = [
     Bench {
         package: "madsim-net",
         name: "net",
@@ -61,6 +61,13 @@ const BENCHES: [Bench; 4] = [
     Bench {
         package: "raft-sim",
         name: "check",
+        simulated: false,
+    },
+    // Real namespaces: needs root (without it, it says so and writes a
+    // `skipped` JSON).
+    Bench {
+        package: "kernel-backend",
+        name: "kernel",
         simulated: false,
     },
 ];

@@ -15,7 +15,6 @@ use std::time::Duration;
 use super::node_thread::{NodeThreads, PartitionEnforcement};
 use super::world;
 use crate::backend::{NetBackend, NodeId, NodeTask, Partition, PartitionId};
-use crate::trace::EventKind;
 use crate::{FailureInjector, LinkImpairment, NetError};
 
 pub struct LoopbackBackend {
@@ -73,31 +72,19 @@ impl NetBackend for LoopbackBackend {
     }
 
     async fn kill(&self, node: NodeId) -> Result<(), NetError> {
-        if self.nodes.stop(node).await? {
-            self.injector().record(EventKind::NodeKilled { node });
-        }
-        Ok(())
+        self.nodes.kill(node).await
     }
 
     async fn restart(&self, node: NodeId) -> Result<(), NetError> {
-        self.kill(node).await?;
-        self.nodes.start(node)?;
-        self.injector().record(EventKind::NodeRestarted { node });
-        Ok(())
+        self.nodes.restart(node).await
     }
 
     async fn pause(&self, node: NodeId) -> Result<(), NetError> {
-        if self.nodes.set_paused(node, true)? {
-            self.injector().record(EventKind::NodePaused { node });
-        }
-        Ok(())
+        self.nodes.pause_or_resume(node, true)
     }
 
     async fn resume(&self, node: NodeId) -> Result<(), NetError> {
-        if self.nodes.set_paused(node, false)? {
-            self.injector().record(EventKind::NodeResumed { node });
-        }
-        Ok(())
+        self.nodes.pause_or_resume(node, false)
     }
 
     async fn set_link(

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::world::{self, Context};
 use crate::backend::{NodeId, NodeTask};
 use crate::limits::MAX_NODES;
+use crate::trace::EventKind;
 use crate::{FailureInjector, NetError};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -173,6 +174,35 @@ impl NodeThreads {
             let _ = stopped.await;
         }
         Ok(true)
+    }
+
+    /// Kills the node (runtime, tasks and sockets gone) and records it.
+    pub async fn kill(&self, node: NodeId) -> Result<(), NetError> {
+        if self.stop(node).await? {
+            self.injector.record(EventKind::NodeKilled { node });
+        }
+        Ok(())
+    }
+
+    /// Kills the node if it runs, starts it again from `init`, records it.
+    pub async fn restart(&self, node: NodeId) -> Result<(), NetError> {
+        self.kill(node).await?;
+        self.start(node)?;
+        self.injector.record(EventKind::NodeRestarted { node });
+        Ok(())
+    }
+
+    /// Pauses (`true`) or resumes the node and records it if that changed
+    /// anything.
+    pub fn pause_or_resume(&self, node: NodeId, pause: bool) -> Result<(), NetError> {
+        if self.set_paused(node, pause)? {
+            self.injector.record(if pause {
+                EventKind::NodePaused { node }
+            } else {
+                EventKind::NodeResumed { node }
+            });
+        }
+        Ok(())
     }
 
     /// Runs `future` on `node`'s runtime.
