@@ -54,7 +54,7 @@ enum Command {
     Test(TestArgs),
     /// Run the main job: `raft-sim sweep ARGS...` (Raft cluster under chaos) under cfg(madsim), release mode.
     Sim(SimArgs),
-    /// Run the benchmarks (simulated network, Raft in the simulator and on loopback); JSON into target/bench.
+    /// Run the benchmarks (simulated network, Raft in the simulator and on loopback, the checker, the kernel network); JSON into target/bench.
     Bench(BenchArgs),
     /// Run the Raft cluster under chaos on real kernel namespaces (root): `twinnet-real ARGS...`.
     Real(RealArgs),
