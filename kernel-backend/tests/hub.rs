@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use kernel_backend::testing::{host_snapshot, require_root};
 use kernel_backend::{EngineChoice, Hub, HubConfig};
 
-fn bridge_hub() -> Hub {
+fn new_hub(engine: EngineChoice) -> Hub {
     Hub::new(HubConfig {
-        engine: EngineChoice::Bridge,
+        engine,
         ..HubConfig::default()
     })
     .expect("hub")
@@ -21,8 +21,10 @@ fn udp_round_trip(hub: &Hub, from: usize, to: usize) -> Duration {
     let client = hub.peer_runtime(from).unwrap();
     let to_ip = hub.peer_ip(to);
     let from_ip = hub.peer_ip(from);
+    // Bound before the first ping leaves, so a miss is the network's.
+    let socket =
+        server.call(async move { tokio::net::UdpSocket::bind((to_ip, 7000)).await.unwrap() });
     let echo = server.spawn(async move {
-        let socket = tokio::net::UdpSocket::bind((to_ip, 7000)).await.unwrap();
         let mut buf = [0u8; 64];
         let (n, peer) = socket.recv_from(&mut buf).await.unwrap();
         socket.send_to(&buf[..n], peer).await.unwrap();
@@ -54,9 +56,22 @@ fn peers_talk_over_the_bridge_and_leave_nothing() {
     if !require_root("peers_talk_over_the_bridge_and_leave_nothing") {
         return;
     }
+    build_talk_and_tear_down(EngineChoice::Bridge);
+}
+
+/// The same with a TUN per peer and the relay carrying the packets.
+#[test]
+fn peers_talk_through_the_relay_and_leave_nothing() {
+    if !require_root("peers_talk_through_the_relay_and_leave_nothing") {
+        return;
+    }
+    build_talk_and_tear_down(EngineChoice::Userspace);
+}
+
+fn build_talk_and_tear_down(engine: EngineChoice) {
     let before = host_snapshot();
     for peers in [2, 10, 100] {
-        let mut hub = bridge_hub();
+        let mut hub = new_hub(engine);
         let started = Instant::now();
         hub.add_peers(peers).unwrap();
         let setup = started.elapsed();
@@ -70,7 +85,9 @@ fn peers_talk_over_the_bridge_and_leave_nothing() {
             "one namespace per peer plus the hub's: {during:?}"
         );
         let teardown = hub.shutdown();
-        println!("{peers} peers: up {setup:?}, down {teardown:?}, first UDP round trip {rtt:?}");
+        println!(
+            "{engine}: {peers} peers: up {setup:?}, down {teardown:?}, first UDP round trip {rtt:?}"
+        );
     }
     // Threads of the last hub may still be exiting: give them a moment.
     let deadline = Instant::now() + Duration::from_secs(5);

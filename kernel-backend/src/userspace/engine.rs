@@ -523,3 +523,28 @@ fn set_nonblocking(fd: &OwnedFd) -> Result<(), KernelError> {
     }
     Ok(())
 }
+
+impl Drop for Engine {
+    /// Closes the ports' TUN fds from several threads at once. Closing a
+    /// TUN fd unregisters its device, and the kernel then waits, with
+    /// backoff, for the device's last references: about 17 ms per device.
+    /// One after another, a 100-peer hub took 1.7 s to tear down.
+    fn drop(&mut self) {
+        const CLOSING_THREADS: usize = 64;
+        let mut fds: Vec<OwnedFd> = self
+            .ports
+            .iter_mut()
+            .filter_map(|slot| slot.take().map(|port| port.fd))
+            .collect();
+        if fds.len() <= 1 {
+            return;
+        }
+        let per_thread = fds.len().div_ceil(CLOSING_THREADS);
+        std::thread::scope(|scope| {
+            while !fds.is_empty() {
+                let chunk: Vec<OwnedFd> = fds.drain(..per_thread.min(fds.len())).collect();
+                scope.spawn(move || drop(chunk));
+            }
+        });
+    }
+}
