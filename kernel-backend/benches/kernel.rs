@@ -142,17 +142,14 @@ mod real {
         ports_gone: Option<Duration>,
     }
 
-    fn bridge_config() -> HubConfig {
-        HubConfig {
-            engine: EngineChoice::Bridge,
-            ..HubConfig::default()
-        }
-    }
-
-    /// `Hub::new` + `add_peers` (bridge and all peers), then `shutdown`.
-    fn hub_up_down(peers: usize) -> BenchResult<UpDown> {
+    /// `Hub::new` + `add_peers` (bridge and all peers, and with the
+    /// userspace engine a TUN each and the relay), then `shutdown`.
+    fn hub_up_down(peers: usize, engine: EngineChoice) -> BenchResult<UpDown> {
         let started = Instant::now();
-        let mut hub = Hub::new(bridge_config())?;
+        let mut hub = Hub::new(HubConfig {
+            engine,
+            ..HubConfig::default()
+        })?;
         hub.add_peers(peers)?;
         let up = started.elapsed();
         let down = hub.shutdown();
@@ -194,33 +191,35 @@ mod real {
     fn bench_setup_teardown() -> BenchResult<Value> {
         println!("set-up/tear-down: {SETUP_REPETITIONS} repetitions of {PEER_COUNTS:?} peers");
         // Warm-up, not counted: the capability probe, the stale sweep, caches.
-        hub_up_down(PEER_COUNTS[0])?;
+        hub_up_down(PEER_COUNTS[0], EngineChoice::Bridge)?;
         baseline_up_down(PEER_COUNTS[0])?;
         let mut hub = vec![Vec::new(); PEER_COUNTS.len()];
+        let mut tun = vec![Vec::new(); PEER_COUNTS.len()];
         let mut ip = vec![Vec::new(); PEER_COUNTS.len()];
         for repetition in 0..SETUP_REPETITIONS {
             for (slot, &peers) in PEER_COUNTS.iter().enumerate() {
                 // Alternate who goes first, so neither always follows the other.
                 if repetition % 2 == 0 {
-                    hub[slot].push(hub_up_down(peers)?);
+                    hub[slot].push(hub_up_down(peers, EngineChoice::Bridge)?);
                     ip[slot].push(baseline_up_down(peers)?);
                 } else {
                     ip[slot].push(baseline_up_down(peers)?);
-                    hub[slot].push(hub_up_down(peers)?);
+                    hub[slot].push(hub_up_down(peers, EngineChoice::Bridge)?);
                 }
+                tun[slot].push(hub_up_down(peers, EngineChoice::Userspace)?);
             }
         }
         let rows: Vec<Value> = PEER_COUNTS
             .iter()
-            .zip(hub.iter().zip(&ip))
-            .map(|(&peers, (hub, ip))| setup_row(peers, hub, ip))
+            .enumerate()
+            .map(|(slot, &peers)| setup_row(peers, &hub[slot], &tun[slot], &ip[slot]))
             .collect();
         print_setup_table(&rows);
         Ok(json!({
             "repetitions": SETUP_REPETITIONS,
             "statistic": "median",
             "settle_ms_after_each_teardown": SETTLE.as_millis(),
-            "hub_engine": "bridge",
+            "hub_engine": "bridge (hub_*), userspace: a TUN per peer and the relay (userspace_hub_*)",
             "hub_up_measures": "Hub::new + add_peers (bridge namespace, peers with lo up and an address)",
             "hub_down_measures": "Hub::shutdown",
             "baseline_measures": "wall time of one `ip -batch` process each way",
@@ -231,7 +230,7 @@ mod real {
         }))
     }
 
-    fn setup_row(peers: usize, hub: &[UpDown], ip: &[UpDown]) -> Value {
+    fn setup_row(peers: usize, hub: &[UpDown], tun: &[UpDown], ip: &[UpDown]) -> Value {
         let runs_ms = |runs: &[UpDown], pick: fn(&UpDown) -> Option<Duration>| -> Vec<f64> {
             runs.iter()
                 .filter_map(pick)
@@ -243,10 +242,14 @@ mod real {
         let ip_up = runs_ms(ip, |r| Some(r.up));
         let ip_down = runs_ms(ip, |r| Some(r.down));
         let ip_gone = runs_ms(ip, |r| r.ports_gone);
+        let tun_up = runs_ms(tun, |r| Some(r.up));
+        let tun_down = runs_ms(tun, |r| Some(r.down));
         json!({
             "peers": peers,
             "hub_up_ms": median_f64(&hub_up),
             "hub_down_ms": median_f64(&hub_down),
+            "userspace_hub_up_ms": median_f64(&tun_up),
+            "userspace_hub_down_ms": median_f64(&tun_down),
             "baseline_up_ms": median_f64(&ip_up),
             "baseline_down_ms": median_f64(&ip_down),
             "baseline_ports_gone_ms": median_f64(&ip_gone),
@@ -255,6 +258,8 @@ mod real {
             "runs_ms": {
                 "hub_up": hub_up,
                 "hub_down": hub_down,
+                "userspace_hub_up": tun_up,
+                "userspace_hub_down": tun_down,
                 "baseline_up": ip_up,
                 "baseline_down": ip_down,
             },
@@ -263,13 +268,21 @@ mod real {
 
     fn print_setup_table(rows: &[Value]) {
         println!(
-            "  {:>5}  {:>10} {:>10} {:>8}  {:>10} {:>10} {:>8}",
-            "peers", "hub up ms", "ip up ms", "ratio", "hub dn ms", "ip dn ms", "ratio"
+            "  {:>5}  {:>10} {:>10} {:>8}  {:>10} {:>10} {:>8}  {:>10} {:>10}",
+            "peers",
+            "hub up ms",
+            "ip up ms",
+            "ratio",
+            "hub dn ms",
+            "ip dn ms",
+            "ratio",
+            "tun up ms",
+            "tun dn ms"
         );
         for row in rows {
             let f = |key: &str| row[key].as_f64().unwrap_or(f64::NAN);
             println!(
-                "  {:>5}  {:>10.1} {:>10.1} {:>7.2}x  {:>10.1} {:>10.1} {:>7.2}x",
+                "  {:>5}  {:>10.1} {:>10.1} {:>7.2}x  {:>10.1} {:>10.1} {:>7.2}x  {:>10.1} {:>10.1}",
                 row["peers"],
                 f("hub_up_ms"),
                 f("baseline_up_ms"),
@@ -277,6 +290,8 @@ mod real {
                 f("hub_down_ms"),
                 f("baseline_down_ms"),
                 f("down_ratio_hub_to_baseline"),
+                f("userspace_hub_up_ms"),
+                f("userspace_hub_down_ms"),
             );
         }
     }
@@ -570,6 +585,18 @@ mod real {
                 "<",
                 TARGET_DOWN_100_MS,
                 at_100("hub_down_ms")
+            ),
+            target(
+                "userspace_hub_up_100_peers_ms",
+                "<",
+                TARGET_UP_100_MS,
+                at_100("userspace_hub_up_ms")
+            ),
+            target(
+                "userspace_hub_down_100_peers_ms",
+                "<",
+                TARGET_DOWN_100_MS,
+                at_100("userspace_hub_down_ms")
             ),
             target(
                 "relay_tcp_mbit_per_sec",
