@@ -318,7 +318,7 @@ impl Hub {
         let mut total = LinkStats::default();
         for from in 0..count {
             for to in (0..count).filter(|&to| to != from) {
-                add_stats(&mut total, &relay.link_stats(from, to).ok()?);
+                total += relay.link_stats(from, to).ok()?;
             }
         }
         Some(total)
@@ -330,22 +330,6 @@ impl Hub {
         drop(self);
         started.elapsed()
     }
-}
-
-fn add_stats(total: &mut LinkStats, link: &LinkStats) {
-    total.packets_in += link.packets_in;
-    total.bytes_in += link.bytes_in;
-    total.delivered_packets += link.delivered_packets;
-    total.delivered_bytes += link.delivered_bytes;
-    total.dropped_loss += link.dropped_loss;
-    total.dropped_partition += link.dropped_partition;
-    total.dropped_queue_full += link.dropped_queue_full;
-    total.dropped_overflow += link.dropped_overflow;
-    total.dropped_write += link.dropped_write;
-    total.dropped_no_port += link.dropped_no_port;
-    total.duplicated += link.duplicated;
-    total.reordered += link.reordered;
-    total.corrupted += link.corrupted;
 }
 
 /// Removes what killed runs left, once per process. A failure is only

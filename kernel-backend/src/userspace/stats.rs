@@ -35,6 +35,25 @@ pub struct LinkStats {
     pub corrupted: u64,
 }
 
+/// Sums counters, e.g. over every link of a relay.
+impl std::ops::AddAssign for LinkStats {
+    fn add_assign(&mut self, link: LinkStats) {
+        self.packets_in += link.packets_in;
+        self.bytes_in += link.bytes_in;
+        self.delivered_packets += link.delivered_packets;
+        self.delivered_bytes += link.delivered_bytes;
+        self.dropped_loss += link.dropped_loss;
+        self.dropped_partition += link.dropped_partition;
+        self.dropped_queue_full += link.dropped_queue_full;
+        self.dropped_overflow += link.dropped_overflow;
+        self.dropped_write += link.dropped_write;
+        self.dropped_no_port += link.dropped_no_port;
+        self.duplicated += link.duplicated;
+        self.reordered += link.reordered;
+        self.corrupted += link.corrupted;
+    }
+}
+
 impl LinkStats {
     /// All drops, whatever the reason.
     pub fn dropped(&self) -> u64 {
