@@ -23,7 +23,7 @@ mod real {
     use kernel_backend::{EngineChoice, HubConfig, KernelBackend};
     use raft_sim::nemesis::NemesisPreset;
     use raft_sim::runner;
-    use raft_sim::sweep::case::{Outcome, print_one, run_case};
+    use raft_sim::sweep::case::{Outcome, RunLabel, print_one, run_case};
     use raft_sim::sweep::{RunConfig, RunFlags, SeedResult};
     use raft_sim::workload::Model;
 
@@ -47,6 +47,11 @@ mod real {
         nemesis: NemesisPreset,
         #[arg(long, default_value = "register-cas")]
         model: Model,
+        /// Switch on a planted bug (stale-read, forget-vote, early-ack,
+        /// lost-applied) to see the checks catch it on a real network.
+        /// Repeatable.
+        #[arg(long = "bug", value_name = "NAME")]
+        bugs: Vec<raft_sim::bugs::Bug>,
         /// Impairment engine: auto, tc, userspace or bridge.
         #[arg(long, default_value = "auto", value_parser = parse_engine)]
         engine: EngineChoice,
@@ -89,7 +94,7 @@ mod real {
             keys: args.keys,
             nemesis: args.nemesis,
             model: args.model,
-            bugs: Vec::new(),
+            bugs: args.bugs.clone(),
             artifacts: args.artifacts.clone(),
         };
         let config = flags.config().map_err(anyhow::Error::msg)?;
@@ -153,6 +158,25 @@ mod real {
         let wall = Instant::now();
         let mut outcome: Outcome = runtime.block_on(run_case(backend, config.clone(), seed));
         outcome.wall = wall.elapsed();
-        Ok(outcome.finish(seed, config, &args.artifacts, false, &flags.replay_flags()))
+        // Real timing is not replayable: the command reruns the same
+        // schedule and seeded decisions, not the same interleaving.
+        let mut rerun = format!(
+            "cargo xtask real --seed {seed} --runs 1 --engine {} --nodes {} --ops {} --clients {} --keys {} --nemesis {} --model {}",
+            args.engine,
+            flags.nodes,
+            flags.ops,
+            flags.clients,
+            flags.keys,
+            flags.nemesis,
+            flags.model
+        );
+        for bug in &flags.bugs {
+            rerun.push_str(&format!(" --bug {bug}"));
+        }
+        let label = RunLabel {
+            name: "raft-real".into(),
+            replay: rerun,
+        };
+        Ok(outcome.finish(seed, config, &args.artifacts, false, &label))
     }
 }

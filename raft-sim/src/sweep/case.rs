@@ -45,6 +45,23 @@ pub fn print_one(result: &SeedResult) {
     }
 }
 
+/// What a seed's artifact is called and the command that reruns it.
+pub struct RunLabel {
+    /// `raft-sweep` (simulated) or `raft-real` (kernel namespaces).
+    pub name: String,
+    pub replay: String,
+}
+
+impl RunLabel {
+    /// A seed of the simulated sweep: replayable bit for bit.
+    pub fn simulated(seed: u64, replay_flags: &str) -> RunLabel {
+        RunLabel {
+            name: "raft-sweep".into(),
+            replay: replay_command(seed, replay_flags),
+        }
+    }
+}
+
 /// Everything one seed produced, before it is written out.
 pub struct Outcome {
     pub failures: Vec<String>,
@@ -58,13 +75,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The seed's result; its artifact and history are written to `dir`
+    /// when it failed or when `keep` says so.
     pub fn finish(
         self,
         seed: u64,
         config: &RunConfig,
         dir: &Path,
         keep: bool,
-        replay_flags: &str,
+        label: &RunLabel,
     ) -> SeedResult {
         let passed = self.failures.is_empty();
         let trace_hash = Artifact::trace_hash_hex(self.trace_hash);
@@ -75,10 +94,10 @@ impl Outcome {
             .count() as u64;
         let (mut artifact_path, mut history_path) = (None, None);
         if !passed || keep {
-            history_path = write_history(dir, seed, &self.history);
+            history_path = write_history(dir, &label.name, seed, &self.history);
             let artifact = Artifact {
                 schema_version: SCHEMA_VERSION,
-                name: "raft-sweep".into(),
+                name: label.name.clone(),
                 seed,
                 config: serde_json::json!({ "run": config, "faults": self.faults }),
                 status: if passed {
@@ -91,7 +110,7 @@ impl Outcome {
                 wall_duration_ms: self.wall.as_millis() as u64,
                 counters: self.counters,
                 trace_hash: trace_hash.clone(),
-                replay: replay_command(seed, replay_flags),
+                replay: label.replay.clone(),
             };
             artifact_path = artifact.write_to(dir).ok();
         }
@@ -110,9 +129,9 @@ impl Outcome {
     }
 }
 
-fn write_history(dir: &Path, seed: u64, history: &[HistoryEvent]) -> Option<PathBuf> {
+fn write_history(dir: &Path, name: &str, seed: u64, history: &[HistoryEvent]) -> Option<PathBuf> {
     std::fs::create_dir_all(dir).ok()?;
-    let path = dir.join(format!("raft-sweep-seed{seed}.history.jsonl"));
+    let path = dir.join(format!("{name}-seed{seed}.history.jsonl"));
     std::fs::write(&path, workload::to_jsonl(history)).ok()?;
     Some(path)
 }

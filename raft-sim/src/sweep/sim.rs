@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use madsim_net::SimBackend;
 use madsim_net::artifact::Artifact;
 
-use super::case::{self, Outcome, failed_setup, print_one};
+use super::case::{self, Outcome, RunLabel, failed_setup, print_one};
 use super::{ReplayArgs, RunArgs, RunConfig, SweepArgs};
 use crate::runner::{self, replay_command};
 
@@ -26,7 +26,7 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
             &config,
             &args.run.artifacts,
             args.sweep.keep_artifacts,
-            &replay_flags,
+            &RunLabel::simulated(seed, &replay_flags),
         )
     })?;
     let summary = runner::summarize(&results, started.elapsed(), jobs);
@@ -78,7 +78,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         &config,
         &args.run.artifacts,
         true,
-        &replay_flags,
+        &RunLabel::simulated(args.seed, &replay_flags),
     );
     print_one(&result);
     Ok(if result.passed {
