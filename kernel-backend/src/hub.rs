@@ -47,8 +47,10 @@ pub struct HubConfig {
     pub engine: EngineChoice,
     /// Seeds the userspace engine's per-link decisions.
     pub seed: u64,
-    /// MTU of the TUN devices (userspace engine). TUN has no segmentation
-    /// offload, so a large MTU is what keeps the relay's per-packet cost low.
+    /// MTU of the TUN devices (userspace engine). 1500 by default, so a lost
+    /// or corrupted packet means what it means on Ethernet; the relay still
+    /// carries about 3 Gbit/s of TCP there. TUN has no segmentation offload:
+    /// a larger MTU (9000) cuts the per-packet cost when throughput matters.
     pub tun_mtu_bytes: u32,
 }
 
