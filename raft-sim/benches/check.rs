@@ -11,14 +11,15 @@
 //! `$TWINNET_BENCH_DIR/check.json` (default `target/bench`). Exits 1 if a
 //! vector is missing or misclassified.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use raft_sim::check::generate::{RegisterWorkload, register_events};
-use raft_sim::check::{
-    CheckOptions, History, ModelKind, Verdict, check_with, jsonl, parse_history, parse_str,
-};
+use raft_sim::check::{CheckOptions, ModelKind, Verdict, check_with, jsonl, parse_str};
+
+#[path = "../tests/common/vectors.rs"]
+mod vectors;
+use vectors::{load, parse_manifest, vectors_dir};
 
 const VECTOR_TARGET: Duration = Duration::from_secs(5);
 const GENERATED_TARGET: Duration = Duration::from_secs(1);
@@ -32,16 +33,6 @@ const GENERATED: RegisterWorkload = RegisterWorkload {
 };
 /// Runs of the generated history; the median is reported.
 const GENERATED_RUNS: usize = 5;
-
-fn vectors_dir() -> PathBuf {
-    match std::env::var_os("TWINNET_PORCUPINE_VECTORS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/vectors/porcupine"
-        )),
-    }
-}
 
 fn ms(elapsed: Duration) -> f64 {
     elapsed.as_secs_f64() * 1e3
@@ -57,11 +48,6 @@ struct VectorTotals {
     slowest: (String, Duration),
 }
 
-fn load(path: &std::path::Path) -> Option<History> {
-    let file = std::fs::File::open(path).ok()?;
-    parse_history(std::io::BufReader::new(file)).ok()
-}
-
 /// Parses and checks one file; returns the verdict and the time taken.
 fn timed_check(
     path: &std::path::Path,
@@ -69,8 +55,9 @@ fn timed_check(
     options: &CheckOptions,
 ) -> (Option<Verdict>, Duration) {
     let started = Instant::now();
-    let verdict =
-        load(path).and_then(|history| check_with(&history, model, options).ok().map(|r| r.verdict));
+    let verdict = load(path)
+        .ok()
+        .and_then(|history| check_with(&history, model, options).ok().map(|r| r.verdict));
     (verdict, started.elapsed())
 }
 
@@ -86,27 +73,22 @@ fn bench_vectors() -> VectorTotals {
         shrink: false,
         ..CheckOptions::default()
     };
-    for line in manifest
-        .lines()
-        .skip(1)
-        .filter(|line| !line.trim().is_empty())
-    {
-        let fields: Vec<&str> = line.split('\t').collect();
-        let [file, model, expected] = fields[..] else {
-            totals.wrong.push(format!("bad manifest line {line:?}"));
-            continue;
-        };
+    let rows = match parse_manifest(&manifest) {
+        Ok(rows) => rows,
+        Err(err) => {
+            totals.wrong.push(err);
+            return totals;
+        }
+    };
+    for row in rows {
+        let file = row.file.as_str();
         totals.listed += 1;
         let path = dir.join(file);
-        let Some(model) = ModelKind::from_name(model).filter(|_| path.is_file()) else {
+        if !path.is_file() {
             totals.missing += 1;
             continue;
-        };
-        let wanted = if expected == "not-linearizable" {
-            Verdict::NotLinearizable
-        } else {
-            Verdict::Linearizable
-        };
+        }
+        let (model, wanted) = (row.model, row.expected.verdict());
         let (verdict, fast) = timed_check(&path, model, &verdict_only);
         let (_, full) = timed_check(&path, model, &CheckOptions::default());
         if verdict != Some(wanted) {

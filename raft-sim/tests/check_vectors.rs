@@ -6,97 +6,25 @@
 //! of the same layout; the path used is printed. A missing directory or a
 //! missing file listed in the manifest fails the test.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use raft_sim::check::{self, History, ModelKind, Verdict};
+use raft_sim::check::{self, History, Verdict};
+
+#[path = "common/vectors.rs"]
+mod vectors;
+use vectors::{Expected, Row, load, parse_manifest, vectors_dir};
 
 /// Rows the manifest must hold (porcupine's 103 etcd logs and 6 kv histories).
 const EXPECTED_VECTORS: usize = 109;
 /// Manifest size bound: it is read whole.
 const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
-fn vectors_dir() -> PathBuf {
-    match std::env::var_os("TWINNET_PORCUPINE_VECTORS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/vectors/porcupine"
-        )),
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Expected {
-    Linearizable,
-    NotLinearizable,
-    /// Linearizable, with no operations at all.
-    LinearizableEmpty,
-}
-
-struct Row {
-    file: String,
-    model: ModelKind,
-    expected: Expected,
-}
-
-fn parse_manifest(text: &str) -> Result<Vec<Row>, String> {
-    let mut lines = text.lines().enumerate();
-    match lines.next() {
-        Some((_, "file\tmodel\texpected")) => {}
-        other => {
-            return Err(format!(
-                "manifest header is {other:?}, expected file/model/expected"
-            ));
-        }
-    }
-    let mut rows = Vec::new();
-    for (index, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line.split('\t').collect();
-        let [file, model, expected] = fields[..] else {
-            return Err(format!(
-                "manifest line {}: expected 3 tab-separated fields: {line:?}",
-                index + 1
-            ));
-        };
-        let model = ModelKind::from_name(model)
-            .ok_or_else(|| format!("manifest line {}: unknown model {model:?}", index + 1))?;
-        let expected = match expected {
-            "linearizable" => Expected::Linearizable,
-            "not-linearizable" => Expected::NotLinearizable,
-            "linearizable-empty" => Expected::LinearizableEmpty,
-            other => {
-                return Err(format!(
-                    "manifest line {}: unknown verdict {other:?}",
-                    index + 1
-                ));
-            }
-        };
-        rows.push(Row {
-            file: file.to_string(),
-            model,
-            expected,
-        });
-    }
-    Ok(rows)
-}
-
-fn load(path: &Path) -> Result<History, String> {
-    let file = std::fs::File::open(path).map_err(|err| format!("cannot open: {err}"))?;
-    check::parse_history(std::io::BufReader::new(file)).map_err(|err| err.to_string())
-}
-
 /// Checks one vector; `Err` says how it went wrong.
 fn classify(dir: &Path, row: &Row) -> Result<(), String> {
     let history = load(&dir.join(&row.file))?;
     let report = check::check(&history, row.model).map_err(|err| err.to_string())?;
-    let wanted = match row.expected {
-        Expected::NotLinearizable => Verdict::NotLinearizable,
-        Expected::Linearizable | Expected::LinearizableEmpty => Verdict::Linearizable,
-    };
+    let wanted = row.expected.verdict();
     if report.verdict != wanted {
         return Err(format!(
             "expected {wanted:?}, got {:?}\n{report}",
