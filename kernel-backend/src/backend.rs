@@ -83,11 +83,7 @@ impl NetBackend for KernelBackend {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        if self.nodes.len() >= madsim_net::limits::MAX_NODES {
-            return Err(NetError::NodeLimit {
-                limit: madsim_net::limits::MAX_NODES,
-            });
-        }
+        // Past the node cap the hub refuses the peer (NodeLimit).
         let (ip, netns) = {
             let mut hub = self.hub.write();
             let peer = hub.add_peer().map_err(net_error)?;

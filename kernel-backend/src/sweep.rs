@@ -55,36 +55,16 @@ pub fn sweep_stale() -> Result<SweepReport, KernelError> {
     Ok(SweepReport { links, namespaces })
 }
 
-/// Every name of ours in the host namespace and under /run/netns,
-/// whoever owns it (for tests and `clean-net --list`).
-pub fn list_ours() -> Result<SweepReport, KernelError> {
-    let ours = |name: &str| owner_pid(name).is_some();
-    let links = std::thread::spawn(move || {
-        enter_host_namespace()?;
-        host_links(&ours)
-    })
-    .join()
-    .unwrap_or_else(|_| Err(KernelError::Config("the listing thread panicked".into())))?
-    .into_iter()
-    .map(|(name, _)| name)
-    .collect();
-    let namespaces = named_namespaces()?
-        .into_iter()
-        .filter(|name| ours(name))
-        .collect();
-    Ok(SweepReport { links, namespaces })
-}
-
 /// Moves the calling thread into the namespace of the process's main
 /// thread (a thread inherits its creator's namespace, which may be a peer's).
-fn enter_host_namespace() -> Result<(), KernelError> {
+pub(crate) fn enter_host_namespace() -> Result<(), KernelError> {
     let file = std::fs::File::open("/proc/self/ns/net")
         .map_err(|e| KernelError::io("open /proc/self/ns/net", e))?;
     nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
         .map_err(|e| KernelError::io("enter the host network namespace", e))
 }
 
-fn named_namespaces() -> Result<Vec<String>, KernelError> {
+pub(crate) fn named_namespaces() -> Result<Vec<String>, KernelError> {
     let entries = match std::fs::read_dir(NETNS_RUN_DIR) {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -126,7 +106,7 @@ fn sweep_host_links(stale: &dyn Fn(&str) -> bool) -> Result<Vec<String>, KernelE
     })
 }
 
-fn host_links(keep: &dyn Fn(&str) -> bool) -> Result<Vec<(String, u32)>, KernelError> {
+pub(crate) fn host_links(keep: &dyn Fn(&str) -> bool) -> Result<Vec<(String, u32)>, KernelError> {
     let runtime = current_thread_runtime()?;
     runtime.block_on(async {
         let handle = connect()?;
@@ -150,14 +130,14 @@ fn host_links(keep: &dyn Fn(&str) -> bool) -> Result<Vec<(String, u32)>, KernelE
     })
 }
 
-fn connect() -> Result<rtnetlink::Handle, KernelError> {
+pub(crate) fn connect() -> Result<rtnetlink::Handle, KernelError> {
     let (connection, handle, _) =
         rtnetlink::new_connection().map_err(|e| KernelError::io("open a netlink socket", e))?;
     tokio::spawn(connection);
     Ok(handle)
 }
 
-fn current_thread_runtime() -> Result<tokio::runtime::Runtime, KernelError> {
+pub(crate) fn current_thread_runtime() -> Result<tokio::runtime::Runtime, KernelError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

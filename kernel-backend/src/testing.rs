@@ -4,6 +4,8 @@
 //! [`skip`] and returns: the marker line it prints is how `cargo xtask test`
 //! counts it as skipped rather than passed.
 
+use crate::sweep;
+
 /// The marker `cargo xtask test` looks for in test output.
 pub const SKIP_MARKER: &str = "twinnet-skip:";
 
@@ -81,71 +83,56 @@ impl HostSnapshot {
 pub fn host_snapshot() -> HostSnapshot {
     let process_namespaces = namespaces_referenced_by(std::process::id());
     std::thread::spawn(move || {
-        let file = std::fs::File::open("/proc/self/ns/net").expect("open /proc/self/ns/net");
-        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("enter host netns");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            use futures::TryStreamExt;
-            let (connection, handle, _) = rtnetlink::new_connection().expect("netlink");
-            tokio::spawn(connection);
-            let mut links: Vec<String> = handle
-                .link()
-                .get()
-                .execute()
-                .try_collect::<Vec<_>>()
-                .await
-                .expect("list links")
-                .into_iter()
-                .filter_map(|link| {
-                    link.attributes.into_iter().find_map(|a| match a {
-                        netlink_packet_route::link::LinkAttribute::IfName(n) => Some(n),
-                        _ => None,
-                    })
-                })
-                .collect();
-            links.sort();
-            let mut qdiscs: Vec<(i32, u32, String)> = handle
-                .qdisc()
-                .get()
-                .execute()
-                .try_collect::<Vec<_>>()
-                .await
-                .expect("list qdiscs")
-                .into_iter()
-                .map(|q| {
-                    let kind = q
-                        .attributes
-                        .iter()
-                        .find_map(|a| match a {
-                            netlink_packet_route::tc::TcAttribute::Kind(k) => Some(k.clone()),
-                            _ => None,
-                        })
-                        .unwrap_or_default();
-                    (q.header.index, u32::from(q.header.handle), kind)
-                })
-                .collect();
-            qdiscs.sort();
-            let mut named_namespaces: Vec<String> = std::fs::read_dir(crate::sweep::NETNS_RUN_DIR)
-                .map(|entries| {
-                    entries
-                        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            named_namespaces.sort();
-            HostSnapshot {
-                links,
-                qdiscs,
-                named_namespaces,
-                process_namespaces,
-            }
-        })
+        sweep::enter_host_namespace().expect("enter the host namespace");
+        let mut links: Vec<String> = sweep::host_links(&|_| true)
+            .expect("list links")
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        links.sort();
+        let mut named_namespaces = sweep::named_namespaces().expect("list /run/netns");
+        named_namespaces.sort();
+        HostSnapshot {
+            links,
+            qdiscs: host_qdiscs(),
+            named_namespaces,
+            process_namespaces,
+        }
     })
     .join()
     .expect("snapshot thread")
+}
+
+/// `(ifindex, handle, kind)` of every qdisc in the calling thread's namespace.
+fn host_qdiscs() -> Vec<(i32, u32, String)> {
+    use futures::TryStreamExt;
+    let runtime = sweep::current_thread_runtime().expect("runtime");
+    let mut qdiscs: Vec<(i32, u32, String)> = runtime.block_on(async {
+        let handle = sweep::connect().expect("netlink");
+        let messages: Vec<_> = handle
+            .qdisc()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .expect("list qdiscs");
+        messages
+            .into_iter()
+            .map(|q| {
+                let kind = q
+                    .attributes
+                    .iter()
+                    .find_map(|a| match a {
+                        netlink_packet_route::tc::TcAttribute::Kind(k) => Some(k.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                (q.header.index, u32::from(q.header.handle), kind)
+            })
+            .collect()
+    });
+    qdiscs.sort();
+    qdiscs
 }
 
 /// Inodes of the network namespaces process `pid` holds through its
@@ -200,4 +187,15 @@ pub fn all_referenced_namespaces() -> std::collections::BTreeSet<u64> {
         }
     }
     found
+}
+
+/// A `KernelBackend` on the engine `auto` picks, with fault decisions from
+/// `seed` (tests of the NetBackend on the kernel).
+pub fn auto_backend(seed: u64) -> crate::KernelBackend {
+    let config = crate::HubConfig {
+        engine: crate::EngineChoice::Auto,
+        seed,
+        ..crate::HubConfig::default()
+    };
+    crate::KernelBackend::new(config, seed).expect("kernel backend")
 }

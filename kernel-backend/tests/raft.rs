@@ -3,27 +3,19 @@
 //! in its own namespace with real sockets, the engine `auto` picks for this
 //! kernel (userspace where netem is absent) carrying every packet.
 
-use kernel_backend::testing::require_root;
-use kernel_backend::{EngineChoice, HubConfig, KernelBackend};
+use kernel_backend::testing::{auto_backend, require_root};
 use raft_sim::scenarios;
 use raft_sim::sweep::RunFlags;
 use raft_sim::sweep::case::run_case;
-
-fn backend(seed: u64) -> KernelBackend {
-    let config = HubConfig {
-        engine: EngineChoice::Auto,
-        seed,
-        ..HubConfig::default()
-    };
-    KernelBackend::new(config, seed).expect("kernel backend")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_elect_and_replicate() {
     if !require_root("three_nodes_elect_and_replicate") {
         return;
     }
-    scenarios::elect_and_replicate(backend(1), 3).await.unwrap();
+    scenarios::elect_and_replicate(auto_backend(1), 3)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,7 +23,7 @@ async fn leader_killed_and_restarted_from_disk_loses_no_acknowledged_write() {
     if !require_root("leader_killed_and_restarted_from_disk_loses_no_acknowledged_write") {
         return;
     }
-    scenarios::leader_failover(backend(2)).await.unwrap();
+    scenarios::leader_failover(auto_backend(2)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,7 +31,7 @@ async fn minority_partition_through_the_engine_cannot_commit() {
     if !require_root("minority_partition_through_the_engine_cannot_commit") {
         return;
     }
-    let backend = backend(3);
+    let backend = auto_backend(3);
     let hub = std::sync::Arc::clone(backend.hub());
     scenarios::minority_partition(backend).await.unwrap();
     if let Some(totals) = hub.read().relay_totals() {
@@ -69,7 +61,7 @@ async fn chaos_case_passes_every_check() {
         artifacts: std::env::temp_dir(),
     };
     let config = flags.config().unwrap();
-    let backend = backend(4);
+    let backend = auto_backend(4);
     let hub = std::sync::Arc::clone(backend.hub());
     let outcome = run_case(backend, config, 4).await;
     if let Some(totals) = hub.read().relay_totals() {

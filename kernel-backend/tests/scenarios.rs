@@ -6,26 +6,16 @@
 
 use std::time::Duration;
 
-use kernel_backend::testing::require_root;
-use kernel_backend::{EngineChoice, HubConfig, KernelBackend};
+use kernel_backend::testing::{auto_backend, require_root};
 use madsim_net::scenario::{self, ONE_WAY_PAYLOAD_BYTES};
 use madsim_net::{LinkImpairment, NetBackend};
-
-fn backend(seed: u64) -> KernelBackend {
-    let config = HubConfig {
-        engine: EngineChoice::Auto,
-        seed,
-        ..HubConfig::default()
-    };
-    KernelBackend::new(config, seed).expect("kernel backend")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_pays_the_configured_latency_each_way() {
     if !require_root("echo_pays_the_configured_latency_each_way") {
         return;
     }
-    let mut backend = backend(1);
+    let mut backend = auto_backend(1);
     let latency = LinkImpairment::builder().latency_ms(10).build().unwrap();
     let report = scenario::echo(&mut backend, latency, 40, 512)
         .await
@@ -54,7 +44,7 @@ async fn a_timed_partition_heals_by_itself_in_the_network() {
     if !require_root("a_timed_partition_heals_by_itself_in_the_network") {
         return;
     }
-    let mut backend = backend(2);
+    let mut backend = auto_backend(2);
     let heal_after = Duration::from_millis(500);
     let report =
         scenario::timed_partition(&mut backend, LinkImpairment::none(), heal_after, 64 * 1024)
@@ -75,7 +65,7 @@ async fn a_one_way_partition_cuts_one_direction_only() {
     if !require_root("a_one_way_partition_cuts_one_direction_only") {
         return;
     }
-    let mut backend = backend(3);
+    let mut backend = auto_backend(3);
     let report = scenario::one_way_partition(&mut backend, Duration::from_millis(800))
         .await
         .unwrap();
