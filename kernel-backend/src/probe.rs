@@ -9,10 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use futures::StreamExt;
-use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
-};
+use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use serde::Serialize;
@@ -192,15 +189,11 @@ async fn kernel_knows_qdisc(handle: &rtnetlink::Handle, kind: &str) -> Result<bo
     message.attributes.push(TcAttribute::Kind(kind.to_string()));
     let mut request = NetlinkMessage::from(RouteNetlinkMessage::NewQueueDiscipline(message));
     request.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-    let mut responses = handle
-        .clone()
-        .request(request)
-        .map_err(|e| format!("netlink failed while probing `{kind}`: {e}"))?;
-    while let Some(response) = responses.next().await {
-        if let NetlinkPayload::Error(error) = response.payload {
-            let code = error.raw_code().abs();
-            return Ok(code == 0 || code != nix::errno::Errno::ENOENT as i32);
-        }
+    match crate::tc::send_request(handle, request).await {
+        Ok(()) => Ok(true),
+        Err(err) if crate::tc::is_unknown_qdisc_kind(&err) => Ok(false),
+        // Known kind, refused for its missing options (EINVAL) or the like.
+        Err(rtnetlink::Error::NetlinkError(_)) => Ok(true),
+        Err(other) => Err(format!("netlink failed while probing `{kind}`: {other}")),
     }
-    Ok(true)
 }
