@@ -3,8 +3,9 @@
 //! in its own namespace with real sockets, the engine `auto` picks for this
 //! kernel (userspace where netem is absent) carrying every packet.
 
+use example_kv::KvApp;
+use example_kv::scenarios;
 use kernel_backend::testing::{auto_backend, require_root};
-use raft_sim::scenarios;
 use raft_sim::sweep::RunFlags;
 use raft_sim::sweep::case::run_case;
 
@@ -56,11 +57,12 @@ async fn chaos_case_passes_every_check() {
         clients: 4,
         keys: 4,
         nemesis: "standard".parse().unwrap(),
-        model: "register-cas".parse().unwrap(),
-        bugs: Vec::new(),
+        model: Some("register-cas".parse().unwrap()),
         artifacts: std::env::temp_dir(),
+        replay_program: None,
+        app_flags: Vec::new(),
     };
-    let config = flags.config().unwrap();
+    let config = flags.config(KvApp::default()).unwrap();
     let backend = auto_backend(4);
     let hub = std::sync::Arc::clone(backend.hub());
     let outcome = run_case(backend, config, 4).await;

@@ -1,22 +1,29 @@
-//! The cluster harness, generic over [`NetBackend`]: start nodes, form the
-//! membership, find the leader, kill and restart nodes (their disks
-//! survive), change membership, run clients on a client node, read metrics.
+//! The cluster harness: [`Cluster<B, A>`] runs the user's [`App`] on any
+//! [`NetBackend`]. It starts the nodes (raft id = backend node id) and a
+//! client node, forms the membership, finds the leader, kills nodes (their
+//! disks lose what was not synced) and restarts them from disk, changes
+//! membership, runs clients on the client node, and reads metrics.
+//!
+//! ```ignore
+//! let backend = madsim_net::SimBackend::new()?;
+//! let cluster = Cluster::start(backend, MyApp, ClusterOptions::voters(3)).await?;
+//! let leader = cluster.wait_for_leader(Duration::from_secs(10)).await?;
+//! cluster.kill(leader).await?;
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use madsim_net::time::{self, Instant};
 use madsim_net::{NetBackend, NetError};
-use openraft::{BasicNode, Config, RaftMetrics, ServerState};
+use openraft::{Config, RaftMetrics, ServerState};
 
-use crate::bugs::Bugs;
-use crate::client::KvClient;
-use crate::node::{self, RaftSlot};
+use crate::app::{App, NodeStart, RaftHandle, Slot};
 use crate::store::{CrashPolicy, Disk};
-use crate::types::{NodeId, Raft, TypeConfig};
-use crate::wire::RAFT_PORT;
+
+type NodeId = u64;
 
 /// Why the harness could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -44,8 +51,6 @@ pub struct ClusterOptions {
     pub voters: usize,
     /// What a crash does to each node's unsynced writes.
     pub crash: CrashPolicy,
-    /// Planted bugs switched on in every node (tests and `--bug` only).
-    pub bugs: Bugs,
 }
 
 impl ClusterOptions {
@@ -54,38 +59,46 @@ impl ClusterOptions {
             nodes: count,
             voters: count,
             crash: CrashPolicy::LoseRandomSuffix,
-            bugs: Bugs::none(),
         }
     }
 }
 
-struct Member {
-    disk: Disk,
-    slot: RaftSlot,
-    addr: SocketAddr,
+struct Member<A: App> {
+    disk: Disk<A::C>,
+    slot: Slot<A::Handle>,
+    ip: IpAddr,
 }
 
-/// A running cluster on backend `B`.
-pub struct Cluster<B: NetBackend> {
+/// A running cluster of app `A` on backend `B`.
+pub struct Cluster<B: NetBackend, A: App> {
     pub backend: B,
-    members: Vec<Member>,
+    app: A,
+    config: Arc<Config>,
+    members: Vec<Member<A>>,
     client_node: madsim_net::NodeId,
     crash: CrashPolicy,
 }
 
-impl<B: NetBackend> Cluster<B> {
+impl<B: NetBackend, A: App> Cluster<B, A> {
     /// Starts the nodes and a client node, and initializes the membership
     /// with the first `voters` nodes.
-    pub async fn start(mut backend: B, options: ClusterOptions) -> Result<Self, ClusterError> {
+    pub async fn start(
+        mut backend: B,
+        app: A,
+        options: ClusterOptions,
+    ) -> Result<Self, ClusterError> {
         assert!(
             options.voters >= 1 && options.voters <= options.nodes,
             "1 <= voters <= nodes"
         );
-        let config = node::raft_config().map_err(|e| ClusterError::Config(e.to_string()))?;
+        let config = app
+            .raft_config()
+            .validate()
+            .map_err(|e| ClusterError::Config(e.to_string()))?;
+        let config = Arc::new(config);
         let mut members = Vec::with_capacity(options.nodes);
         for index in 0..options.nodes {
-            let member =
-                Self::add_member(&mut backend, index as NodeId, &config, options.bugs).await?;
+            let member = Self::add_member(&mut backend, &app, index as NodeId, &config).await?;
             members.push(member);
         }
         let client_node = backend
@@ -93,6 +106,8 @@ impl<B: NetBackend> Cluster<B> {
             .await?;
         let cluster = Cluster {
             backend,
+            app,
+            config,
             members,
             client_node,
             crash: options.crash,
@@ -104,37 +119,63 @@ impl<B: NetBackend> Cluster<B> {
 
     async fn add_member(
         backend: &mut B,
+        app: &A,
         id: NodeId,
         config: &Arc<Config>,
-        bugs: Bugs,
-    ) -> Result<Member, ClusterError> {
+    ) -> Result<Member<A>, ClusterError> {
         let disk = Disk::new();
-        let slot = RaftSlot::default();
-        let (init_disk, init_slot, init_config) = (disk.clone(), slot.clone(), Arc::clone(config));
+        let slot = Slot::new();
+        let (init_disk, init_slot, init_config, init_app) =
+            (disk.clone(), slot.clone(), Arc::clone(config), app.clone());
         let node_id = backend
             .add_node(&format!("raft-{id}"), move || {
-                node::run(
+                // The injector registered the node's address before its
+                // first start; unspecified only outside any backend.
+                let ip = madsim_net::FailureInjector::current()
+                    .and_then(|injector| injector.node_ip(id).ok())
+                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+                let start = NodeStart {
                     id,
-                    init_disk.clone(),
-                    Arc::clone(&init_config),
-                    init_slot.clone(),
-                    bugs,
-                )
+                    ip,
+                    disk: init_disk.clone(),
+                    config: Arc::clone(&init_config),
+                    slot: init_slot.clone(),
+                };
+                init_app.clone().start(start)
             })
             .await?;
         assert_eq!(node_id, id, "raft node ids equal backend node ids");
-        let addr = SocketAddr::new(backend.node_ip(node_id)?, RAFT_PORT);
-        Ok(Member { disk, slot, addr })
+        let ip = backend.node_ip(node_id)?;
+        Ok(Member { disk, slot, ip })
     }
 
-    fn member(&self, id: NodeId) -> Result<&Member, ClusterError> {
+    /// The app under test.
+    pub fn app(&self) -> &A {
+        &self.app
+    }
+
+    /// The Raft config every node runs with (the app's, validated).
+    pub fn raft_config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Every Raft node's id and address, for clients.
+    pub fn node_addrs(&self) -> Vec<(NodeId, IpAddr)> {
+        self.members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i as NodeId, m.ip))
+            .collect()
+    }
+
+    fn member(&self, id: NodeId) -> Result<&Member<A>, ClusterError> {
         self.members
             .get(id as usize)
             .ok_or(ClusterError::Net(NetError::UnknownNode(id)))
     }
 
-    /// The running `Raft` of node `id`, waiting a little for it to start.
-    pub async fn raft(&self, id: NodeId) -> Result<Raft, ClusterError> {
+    /// The running handle of node `id`, waiting a little for it to start.
+    pub async fn raft(&self, id: NodeId) -> Result<A::Handle, ClusterError> {
         let slot = &self.member(id)?.slot;
         for _ in 0..100 {
             if let Some(raft) = slot.get() {
@@ -149,30 +190,26 @@ impl<B: NetBackend> Cluster<B> {
         (0..self.members.len() as NodeId).collect()
     }
 
-    fn basic_node(&self, id: NodeId) -> Result<BasicNode, ClusterError> {
-        Ok(BasicNode {
-            addr: self.member(id)?.addr.to_string(),
-        })
+    fn app_node(&self, id: NodeId) -> Result<crate::app::NodeOf<A>, ClusterError> {
+        Ok(self.app.node(id, self.member(id)?.ip))
     }
 
     async fn initialize(&self, voters: &[NodeId]) -> Result<(), ClusterError> {
         let mut membership = BTreeMap::new();
         for &id in voters {
-            membership.insert(id, self.basic_node(id)?);
+            membership.insert(id, self.app_node(id)?);
         }
         let first = self.raft(voters[0]).await?;
         first
             .initialize(membership)
             .await
-            .map_err(|e| ClusterError::Raft(e.to_string()))
+            .map_err(ClusterError::Raft)
     }
 
     /// The latest metrics of node `id`, if it runs.
-    pub fn metrics(&self, id: NodeId) -> Option<RaftMetrics<TypeConfig>> {
-        use openraft::async_runtime::WatchReceiver;
+    pub fn metrics(&self, id: NodeId) -> Option<RaftMetrics<A::C>> {
         let raft = self.members.get(id as usize)?.slot.get()?;
-        let metrics = raft.metrics().borrow_watched().clone();
-        Some(metrics)
+        Some(raft.metrics())
     }
 
     /// Waits until one running node is leader and every running voter agrees.
@@ -190,7 +227,7 @@ impl<B: NetBackend> Cluster<B> {
     }
 
     fn agreed_leader(&self) -> Option<NodeId> {
-        let running: Vec<RaftMetrics<TypeConfig>> = self
+        let running: Vec<RaftMetrics<A::C>> = self
             .node_ids()
             .into_iter()
             .filter_map(|id| self.metrics(id))
@@ -204,15 +241,9 @@ impl<B: NetBackend> Cluster<B> {
         agreed.then_some(leader.id)
     }
 
-    /// A client knowing every node's address.
-    pub fn client(&self) -> KvClient {
-        KvClient::new(
-            self.members
-                .iter()
-                .enumerate()
-                .map(|(i, m)| (i as NodeId, m.addr))
-                .collect(),
-        )
+    /// A client of the app knowing every node's address.
+    pub fn client(&self) -> A::Client {
+        self.app.client(&self.node_addrs())
     }
 
     /// Runs `work` on the client node (so its traffic crosses the network).
@@ -268,9 +299,9 @@ impl<B: NetBackend> Cluster<B> {
             .raft(self.wait_for_leader(Duration::from_secs(10)).await?)
             .await?;
         leader
-            .add_learner(id, self.basic_node(id)?, true)
+            .add_learner(id, self.app_node(id)?)
             .await
-            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+            .map_err(ClusterError::Raft)?;
         Ok(())
     }
 
@@ -281,9 +312,9 @@ impl<B: NetBackend> Cluster<B> {
             .await?;
         let voters: BTreeSet<NodeId> = voters.iter().copied().collect();
         leader
-            .change_membership(voters, false)
+            .change_membership(voters)
             .await
-            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+            .map_err(ClusterError::Raft)?;
         Ok(())
     }
 
@@ -313,7 +344,7 @@ impl<B: NetBackend> Cluster<B> {
     }
 
     /// Node `id`'s disk (what survives its crashes), for the checkers.
-    pub fn disk(&self, id: NodeId) -> Result<&Disk, ClusterError> {
+    pub fn disk(&self, id: NodeId) -> Result<&Disk<A::C>, ClusterError> {
         Ok(&self.member(id)?.disk)
     }
 

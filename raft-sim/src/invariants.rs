@@ -5,8 +5,8 @@
 //!   while the run goes on;
 //! - [`logs_agree`]: Raft's log matching property and committed-entry
 //!   agreement, read from the nodes' disks;
-//! - [`state_machines_agree`]: every node's state machine, snapshotted at
-//!   the same applied index, holds the same bytes;
+//! - [`state_machines_agree`]: every node's state machine, at the same
+//!   applied log id, has the same digest (the app's [`App::state_digest`]);
 //! - [`liveness`]: once the nemesis stopped, a leader is elected and a
 //!   write commits within a bound.
 //!
@@ -21,17 +21,19 @@ use std::time::Duration;
 use futures::future::{Either, select};
 use madsim_net::NetBackend;
 use madsim_net::time::{self, Instant};
+use openraft::RaftTypeConfig;
 use openraft::ServerState;
+use openraft::entry::RaftEntry;
 use openraft::type_config::alias::{EntryOf, LogIdOf};
 use openraft::vote::RaftLeaderId;
 use serde::Serialize;
 
+use crate::SimTypes;
+use crate::app::App;
 use crate::cluster::{Cluster, ClusterError};
 use crate::store::{Disk, MAX_LOG_ENTRIES};
-use crate::types::{KvCommand, NodeId, TypeConfig};
 
-type LogId = LogIdOf<TypeConfig>;
-type Entry = EntryOf<TypeConfig>;
+type NodeId = u64;
 
 /// Terms a [`LeaderWatch`] remembers; later terms are counted, not kept.
 pub const MAX_TERMS_TRACKED: usize = 1 << 16;
@@ -184,20 +186,19 @@ fn unverifiable(check: &str, reason: impl fmt::Display) -> Violation {
     }
 }
 
-fn show(log_id: Option<&LogId>) -> String {
+fn show<T: fmt::Display>(log_id: Option<&T>) -> String {
     log_id.map_or_else(|| "nothing".into(), |id| id.to_string())
 }
 
 // ---------------------------------------------------------------------------
 // At most one leader per term
 
-/// True when the cluster's leader ids allow one leader per term only
-/// (openraft's `leader_id_std`); false with `leader_id_adv` (openraft's
-/// default), where leader ids are totally ordered by `(term, node_id)` and
-/// one term may see several leaders, one after another.
-pub fn one_leader_per_term() -> bool {
-    type LeaderId = <TypeConfig as openraft::RaftTypeConfig>::LeaderId;
-    let (a, b) = (LeaderId::new(1, 0), LeaderId::new(1, 1));
+/// True when `C`'s leader ids allow one leader per term only (openraft's
+/// `leader_id_std`); false with `leader_id_adv` (openraft's default), where
+/// leader ids are totally ordered by `(term, node_id)` and one term may see
+/// several leaders, one after another.
+pub fn one_leader_per_term<C: SimTypes>() -> bool {
+    let (a, b) = (C::LeaderId::new(1, 0), C::LeaderId::new(1, 1));
     a.partial_cmp(&b).is_none()
 }
 
@@ -218,16 +219,10 @@ pub struct LeaderWatch {
     one_per_term: bool,
 }
 
-impl Default for LeaderWatch {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl LeaderWatch {
-    /// A watch for this crate's [`TypeConfig`] (see [`one_leader_per_term`]).
-    pub fn new() -> Self {
-        Self::with_one_leader_per_term(one_leader_per_term())
+    /// A watch for an app of config `C` (see [`one_leader_per_term`]).
+    pub fn for_config<C: SimTypes>() -> Self {
+        Self::with_one_leader_per_term(one_leader_per_term::<C>())
     }
 
     pub fn with_one_leader_per_term(one_per_term: bool) -> Self {
@@ -244,7 +239,7 @@ impl LeaderWatch {
     }
 
     /// Reads every running node's metrics once.
-    pub fn sample<B: NetBackend>(&mut self, cluster: &Cluster<B>) {
+    pub fn sample<B: NetBackend, A: App>(&mut self, cluster: &Cluster<B, A>) {
         let now_ns = cluster.backend.injector().now_ns();
         for id in cluster.node_ids() {
             if let Some(m) = cluster.metrics(id)
@@ -271,9 +266,9 @@ impl LeaderWatch {
 
     /// Runs `work` to completion, sampling every `every` meanwhile (and
     /// once before and after).
-    pub async fn observe<B: NetBackend, F: Future>(
+    pub async fn observe<B: NetBackend, A: App, F: Future>(
         &mut self,
-        cluster: &Cluster<B>,
+        cluster: &Cluster<B, A>,
         every: Duration,
         work: F,
     ) -> F::Output {
@@ -362,7 +357,7 @@ pub struct LogReport {
 /// page cache included), over every index both hold above both purge
 /// points: the same log id means the same entry and the same log below it;
 /// an index both nodes committed holds the same log id on both.
-pub fn logs_agree<B: NetBackend>(cluster: &Cluster<B>) -> Result<LogReport, Violation> {
+pub fn logs_agree<B: NetBackend, A: App>(cluster: &Cluster<B, A>) -> Result<LogReport, Violation> {
     let mut disks = Vec::new();
     for id in cluster.node_ids() {
         let disk = cluster
@@ -383,15 +378,15 @@ pub fn logs_agree<B: NetBackend>(cluster: &Cluster<B>) -> Result<LogReport, Viol
 }
 
 /// The first index a log can hold after purging up to `purged`.
-fn first_index(purged: Option<LogId>) -> u64 {
+fn first_index<C: SimTypes>(purged: Option<LogIdOf<C>>) -> u64 {
     purged.map_or(0, |id| id.index.saturating_add(1))
 }
 
 /// Compares two logs over their common range; returns how many indices
 /// matched, and how many of those both had committed.
-fn compare_logs(
-    (a, disk_a): (NodeId, &Disk),
-    (b, disk_b): (NodeId, &Disk),
+fn compare_logs<C: SimTypes>(
+    (a, disk_a): (NodeId, &Disk<C>),
+    (b, disk_b): (NodeId, &Disk<C>),
 ) -> Result<(u64, u64), Violation> {
     let (purged_a, last_a) = disk_a.log_state();
     let (purged_b, last_b) = disk_b.log_state();
@@ -408,7 +403,7 @@ fn compare_logs(
         matched: 0,
         committed_matched: 0,
     };
-    let lo = first_index(purged_a).max(first_index(purged_b));
+    let lo = first_index::<C>(purged_a).max(first_index::<C>(purged_b));
     let hi = last_a.index.min(last_b.index);
     let mut from = lo;
     // The range lies inside both logs, so it is at most MAX_LOG_ENTRIES long.
@@ -418,7 +413,7 @@ fn compare_logs(
             break;
         }
         let to = hi.min(from.saturating_add(LOG_CHUNK - 1));
-        pair.compare_chunk(&disk_a.entries(from..=to), &disk_b.entries(from..=to))?;
+        pair.compare_chunk::<C>(&disk_a.entries(from..=to), &disk_b.entries(from..=to))?;
         let Some(next) = to.checked_add(1) else {
             break;
         };
@@ -439,15 +434,19 @@ struct PairCheck {
 }
 
 impl PairCheck {
-    fn compare_chunk(&mut self, ea: &[Entry], eb: &[Entry]) -> Result<(), Violation> {
+    fn compare_chunk<C: SimTypes>(
+        &mut self,
+        ea: &[EntryOf<C>],
+        eb: &[EntryOf<C>],
+    ) -> Result<(), Violation> {
         // Both runs are ordered and gap-free; walk them by index.
         let mut eb = eb.iter().peekable();
         for x in ea {
-            while eb.peek().is_some_and(|y| y.log_id.index < x.log_id.index) {
+            while eb.peek().is_some_and(|y| y.index() < x.index()) {
                 eb.next();
             }
             match eb.peek() {
-                Some(y) if y.log_id.index == x.log_id.index => self.compare(x, y)?,
+                Some(y) if y.index() == x.index() => self.compare::<C>(x, y)?,
                 Some(_) => {}
                 None => break,
             }
@@ -455,20 +454,20 @@ impl PairCheck {
         Ok(())
     }
 
-    fn compare(&mut self, x: &Entry, y: &Entry) -> Result<(), Violation> {
-        let index = x.log_id.index;
+    fn compare<C: SimTypes>(&mut self, x: &EntryOf<C>, y: &EntryOf<C>) -> Result<(), Violation> {
+        let index = x.index();
         let committed_here = self.both_committed.is_some_and(|c| index <= c);
-        if x.log_id != y.log_id {
+        if x.log_id() != y.log_id() {
             if committed_here {
                 return Err(Violation::CommittedEntryDiffers {
                     nodes: self.nodes,
                     index,
                     committed: self.committed.map(|c| c.unwrap_or(0)),
-                    log_ids: [x.log_id.to_string(), y.log_id.to_string()],
+                    log_ids: [x.log_id().to_string(), y.log_id().to_string()],
                 });
             }
             self.diverged
-                .get_or_insert_with(|| (index, [x.log_id.to_string(), y.log_id.to_string()]));
+                .get_or_insert_with(|| (index, [x.log_id().to_string(), y.log_id().to_string()]));
             return Ok(());
         }
         if x != y {
@@ -497,15 +496,15 @@ impl PairCheck {
 
 /// Waits until every node runs and all have applied the same log id, each
 /// up to what it knows committed; returns that log id.
-pub async fn converge<B: NetBackend>(
-    cluster: &Cluster<B>,
+pub async fn converge<B: NetBackend, A: App>(
+    cluster: &Cluster<B, A>,
     within: Duration,
-) -> Result<Option<LogId>, Violation> {
+) -> Result<Option<LogIdOf<A::C>>, Violation> {
     let deadline = Instant::now() + within;
     loop {
         let state = applied_state(cluster);
         if let Ok(applied) = &state {
-            return Ok(*applied);
+            return Ok(applied.clone());
         }
         if Instant::now() >= deadline {
             let detail = state.err().unwrap_or_default();
@@ -519,7 +518,9 @@ pub async fn converge<B: NetBackend>(
 }
 
 /// The common applied log id, or why there is none yet.
-fn applied_state<B: NetBackend>(cluster: &Cluster<B>) -> Result<Option<LogId>, String> {
+fn applied_state<B: NetBackend, A: App>(
+    cluster: &Cluster<B, A>,
+) -> Result<Option<LogIdOf<A::C>>, String> {
     let mut applied = BTreeSet::new();
     let mut lagging = Vec::new();
     for id in cluster.node_ids() {
@@ -527,7 +528,7 @@ fn applied_state<B: NetBackend>(cluster: &Cluster<B>) -> Result<Option<LogId>, S
             lagging.push(format!("node {id} is not running"));
             continue;
         };
-        applied.insert(m.last_applied);
+        applied.insert(m.last_applied.clone());
         // Applied all it knows committed, and the leader knows of no more.
         if m.local_committed != m.last_applied || m.cluster_committed > m.last_applied {
             lagging.push(format!(
@@ -539,7 +540,7 @@ fn applied_state<B: NetBackend>(cluster: &Cluster<B>) -> Result<Option<LogId>, S
         }
     }
     match applied.first() {
-        Some(&common) if applied.len() == 1 && lagging.is_empty() => Ok(common),
+        Some(common) if applied.len() == 1 && lagging.is_empty() => Ok(common.clone()),
         _ => {
             let applied: Vec<String> = applied.iter().map(|a| show(a.as_ref())).collect();
             Err(format!(
@@ -562,88 +563,75 @@ pub struct StateReport {
     pub state_bytes: usize,
 }
 
-/// Has every node take a snapshot at the common applied log id and
-/// compares the snapshots' bytes (which encode the whole KV map, the
-/// applied log id and the membership). Call after [`converge`], with the
-/// workload stopped.
-pub async fn state_machines_agree<B: NetBackend>(
-    cluster: &Cluster<B>,
+/// Once every node applied the same log id ([`converge`]), asks each for
+/// its state digest ([`App::state_digest`]) and compares them. A node whose
+/// digest reports another applied id (a blank entry of a new leader landed
+/// meanwhile) makes the check converge again, a bounded number of times.
+/// Call with the workload stopped.
+pub async fn state_machines_agree<B: NetBackend, A: App>(
+    cluster: &Cluster<B, A>,
     within: Duration,
 ) -> Result<StateReport, Violation> {
     const CHECK: &str = "state machine safety";
-    let started = Instant::now();
-    let applied = converge(cluster, within).await?;
-    for id in cluster.node_ids() {
-        let raft = cluster.raft(id).await.map_err(|e| unverifiable(CHECK, e))?;
-        raft.trigger()
-            .snapshot()
-            .await
-            .map_err(|e| unverifiable(CHECK, format!("node {id}: {e}")))?;
-    }
-    wait_for_snapshots(cluster, applied, within.saturating_sub(started.elapsed())).await?;
-    let mut first: Option<(NodeId, Vec<u8>)> = None;
-    for id in cluster.node_ids() {
-        let disk = cluster.disk(id).map_err(|e| unverifiable(CHECK, e))?;
-        let snapshot = disk
-            .snapshot()
-            .filter(|s| s.meta.last_log_id == applied)
-            .ok_or_else(|| {
-                unverifiable(
-                    CHECK,
-                    format!("node {id} has no snapshot at {}", show(applied.as_ref())),
-                )
-            })?;
-        match &first {
-            None => first = Some((id, snapshot.data.clone())),
-            Some((a, data)) if *data != snapshot.data => {
-                let at = data
-                    .iter()
-                    .zip(&snapshot.data)
-                    .position(|(x, y)| x != y)
-                    .unwrap_or(data.len().min(snapshot.data.len()));
-                return Err(Violation::StateMachinesDiffer {
-                    nodes: [*a, id],
-                    applied: show(applied.as_ref()),
-                    state_bytes: [data.len(), snapshot.data.len()],
-                    first_difference_at_byte: at,
-                });
-            }
-            Some(_) => {}
+    const MAX_ROUNDS: usize = 8;
+    let deadline = Instant::now() + within;
+    let mut last_detail = String::new();
+    for _ in 0..MAX_ROUNDS {
+        let applied = converge(cluster, deadline.saturating_duration_since(Instant::now())).await?;
+        let mut digests = Vec::new();
+        for id in cluster.node_ids() {
+            let raft = cluster.raft(id).await.map_err(|e| unverifiable(CHECK, e))?;
+            let digest = cluster
+                .app()
+                .state_digest(&raft)
+                .await
+                .map_err(|e| unverifiable(CHECK, format!("node {id}: {e}")))?;
+            digests.push((id, digest));
         }
+        if let Some((id, moved)) = digests.iter().find(|(_, d)| d.applied != applied) {
+            last_detail = format!(
+                "node {id} reported applied {} after all converged at {}",
+                show(moved.applied.as_ref()),
+                show(applied.as_ref())
+            );
+            continue;
+        }
+        return compare_digests(&digests, &show(applied.as_ref()));
     }
-    Ok(StateReport {
-        nodes: cluster.node_ids().len(),
-        applied: show(applied.as_ref()),
-        state_bytes: first.map_or(0, |(_, data)| data.len()),
+    Err(Violation::NotConverged {
+        within_ms: millis(within),
+        detail: last_detail,
     })
 }
 
-async fn wait_for_snapshots<B: NetBackend>(
-    cluster: &Cluster<B>,
-    applied: Option<LogId>,
-    within: Duration,
-) -> Result<(), Violation> {
-    let deadline = Instant::now() + within;
-    loop {
-        let behind: Vec<NodeId> = cluster
-            .node_ids()
-            .into_iter()
-            .filter(|&id| cluster.metrics(id).is_none_or(|m| m.snapshot != applied))
-            .collect();
-        if behind.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(Violation::NotConverged {
-                within_ms: millis(within),
-                detail: format!(
-                    "nodes {behind:?} did not snapshot at {}",
-                    show(applied.as_ref())
-                ),
+fn compare_digests<C: RaftTypeConfig>(
+    digests: &[(NodeId, crate::app::StateDigest<C>)],
+    applied: &str,
+) -> Result<StateReport, Violation> {
+    let Some((first, reference)) = digests.first() else {
+        return Ok(StateReport::default());
+    };
+    for (id, digest) in &digests[1..] {
+        if digest.digest != reference.digest {
+            let (x, y) = (&reference.digest, &digest.digest);
+            let at = x
+                .iter()
+                .zip(y)
+                .position(|(p, q)| p != q)
+                .unwrap_or(x.len().min(y.len()));
+            return Err(Violation::StateMachinesDiffer {
+                nodes: [*first, *id],
+                applied: applied.to_string(),
+                state_bytes: [x.len(), y.len()],
+                first_difference_at_byte: at,
             });
         }
-        time::sleep(POLL).await;
     }
+    Ok(StateReport {
+        nodes: digests.len(),
+        applied: applied.to_string(),
+        state_bytes: reference.digest.len(),
+    })
 }
 
 /// What [`applied_prefixes_agree`] compared.
@@ -656,8 +644,8 @@ pub struct AgreementReport {
 /// After the run: waits (up to `within`) for every node to apply the same
 /// log, then checks the logs on disk ([`logs_agree`]) and the state
 /// machines ([`state_machines_agree`]).
-pub async fn applied_prefixes_agree<B: NetBackend>(
-    cluster: &Cluster<B>,
+pub async fn applied_prefixes_agree<B: NetBackend, A: App>(
+    cluster: &Cluster<B, A>,
     within: Duration,
 ) -> Result<AgreementReport, Violation> {
     let started = Instant::now();
@@ -674,8 +662,8 @@ pub async fn applied_prefixes_agree<B: NetBackend>(
 /// running voter follows is elected, and a write of a fresh key through the
 /// client node commits, all within `within` of simulated time. Returns how
 /// long it took.
-pub async fn liveness<B: NetBackend>(
-    cluster: &Cluster<B>,
+pub async fn liveness<B: NetBackend, A: App>(
+    cluster: &Cluster<B, A>,
     within: Duration,
 ) -> Result<Duration, Violation> {
     let started = Instant::now();
@@ -690,18 +678,16 @@ pub async fn liveness<B: NetBackend>(
         cluster.backend.injector().now_ns(),
         madsim_net::rand::random::<u64>()
     );
-    let put = KvCommand::Put {
-        key,
-        value: "alive".into(),
-    };
+    let app = cluster.app().clone();
     let mut client = cluster.client();
     let written = cluster
-        .on_client(async move { time::timeout(remaining, client.write(put)).await })
+        .on_client(
+            async move { time::timeout(remaining, app.liveness_write(&mut client, key)).await },
+        )
         .await;
     let error = match written {
-        Ok(Ok(Ok(response))) if response.ok => return Ok(started.elapsed()),
-        Ok(Ok(Ok(response))) => format!("write refused: {response:?}"),
-        Ok(Ok(Err(e))) => e.to_string(),
+        Ok(Ok(Ok(()))) => return Ok(started.elapsed()),
+        Ok(Ok(Err(e))) => e,
         Ok(Err(_)) => "timed out".into(),
         Err(e @ ClusterError::Net(_)) => format!("client node: {e}"),
         Err(e) => e.to_string(),
@@ -712,12 +698,23 @@ pub async fn liveness<B: NetBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TestConfig as TypeConfig;
+
+    type Entry = EntryOf<TypeConfig>;
+
+    openraft::declare_raft_types!(
+        /// openraft's default leader ids (`leader_id_adv`).
+        Adv: D = String, R = String, AsyncRuntime = twinnet_rt::Runtime
+    );
 
     #[test]
-    fn type_config_has_one_leader_per_term() {
-        // types.rs chooses classic Raft's leader id (leader_id_std).
-        assert!(one_leader_per_term());
-        assert!(LeaderWatch::new().one_per_term());
+    fn leader_id_mode_is_read_from_the_config() {
+        // The test config chooses classic Raft's leader id (leader_id_std).
+        assert!(one_leader_per_term::<TypeConfig>());
+        assert!(LeaderWatch::for_config::<TypeConfig>().one_per_term());
+        // openraft's default lets several leaders share a term.
+        assert!(!one_leader_per_term::<Adv>());
+        assert!(!LeaderWatch::for_config::<Adv>().one_per_term());
     }
 
     #[test]
@@ -776,7 +773,7 @@ mod tests {
 
     #[test]
     fn leader_watch_is_bounded() {
-        let mut watch = LeaderWatch::new();
+        let mut watch = LeaderWatch::for_config::<TypeConfig>();
         for term in 0..MAX_TERMS_TRACKED as u64 + 5 {
             watch.record(term, 0, term);
         }
@@ -793,10 +790,7 @@ mod tests {
         fn put(term: u64, index: u64, value: &str) -> Entry {
             Entry::new_normal(
                 log_id::<TypeConfig>(term, 0, index),
-                KvCommand::Put {
-                    key: "k".into(),
-                    value: value.into(),
-                },
+                format!("put(k, {value})"),
             )
         }
 
@@ -809,7 +803,8 @@ mod tests {
                 matched: 0,
                 committed_matched: 0,
             };
-            pair.compare_chunk(a, b).map(|()| pair.matched)
+            pair.compare_chunk::<TypeConfig>(a, b)
+                .map(|()| pair.matched)
         }
 
         #[test]

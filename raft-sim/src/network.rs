@@ -1,6 +1,15 @@
-//! `RaftNetworkV2` over madsim-net TCP: one pooled connection set per peer,
-//! request/response frames, `RPCOption` deadlines, reconnect backoff, and
-//! the FailureInjector's RPC-level faults (drop, delay, duplicate).
+//! `RaftNetworkV2<C>` over madsim-net TCP, for any app: one pooled
+//! connection set per peer, request/response frames, `RPCOption` deadlines,
+//! reconnect backoff, real `pre_vote` and `transfer_leader`, and the
+//! FailureInjector's RPC-level faults (drop, delay, duplicate).
+//!
+//! ```no_run
+//! # openraft::declare_raft_types!(pub Demo: D = String, R = String, AsyncRuntime = twinnet_rt::Runtime);
+//! use raft_sim::network::Network;
+//! // In the node's start-up: the factory handed to `Raft::new`.
+//! let network: Network<Demo> = Network::new(0);
+//! # drop(network);
+//! ```
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,8 +31,25 @@ use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use openraft::{BasicNode, RPCTypes};
 use parking_lot::Mutex;
 
-use crate::types::{NodeId, SnapshotData, TypeConfig};
-use crate::wire::{Request, Response};
+use crate::SimTypes;
+use crate::wire::{RaftRequest as Request, RaftResponse as Response, SnapshotBytes};
+
+type NodeId = u64;
+
+/// Where a peer's Raft RPCs go: how the network finds a socket address in
+/// the app's `C::Node`. Implemented for openraft's `BasicNode`, whose
+/// `addr` is `IP:PORT`.
+pub trait PeerAddr {
+    fn peer_addr(&self) -> Result<SocketAddr, String>;
+}
+
+impl PeerAddr for BasicNode {
+    fn peer_addr(&self) -> Result<SocketAddr, String> {
+        self.addr
+            .parse()
+            .map_err(|e| format!("bad peer address {:?}: {e}", self.addr))
+    }
+}
 
 /// Idle connections kept per peer; more concurrent RPCs open more, within
 /// madsim-net's `MAX_CONNECTIONS_PER_NODE`.
@@ -34,12 +60,12 @@ pub const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// A dropped RPC is simply never answered: the caller times out, as it
 /// would on a real network.
-fn timeout_error(
+fn timeout_error<C: SimTypes>(
     action: RPCTypes,
     from: NodeId,
     target: NodeId,
     ttl: Duration,
-) -> RPCError<TypeConfig> {
+) -> RPCError<C> {
     RPCError::Timeout(Timeout {
         action,
         id: from,
@@ -112,18 +138,18 @@ enum RpcFailure {
 }
 
 /// Sends `request` to `addr` and waits for its response, within `ttl`.
-async fn exchange(
+async fn exchange<C: SimTypes>(
     pool: &ConnectionPool,
     target: NodeId,
     addr: SocketAddr,
-    request: &Request,
+    request: &Request<C>,
     ttl: Duration,
-) -> Result<Response, RpcFailure> {
+) -> Result<Response<C>, RpcFailure> {
     let attempt = async {
         let mut stream = pool.checkout(target, addr).await?;
         let sent = frame::write_frame(&mut stream, request).await;
         let received = match sent {
-            Ok(()) => frame::read_frame::<_, Response>(&mut stream).await,
+            Ok(()) => frame::read_frame::<_, Response<C>>(&mut stream).await,
             Err(err) => Err(err),
         };
         match received {
@@ -142,51 +168,70 @@ async fn exchange(
     }
 }
 
-/// Creates one [`PeerClient`] per target for openraft.
-#[derive(Clone)]
-pub struct Network {
+/// Creates one [`PeerClient`] per target for openraft. `S` is the state
+/// machine's snapshot data type.
+pub struct Network<C, S = std::io::Cursor<Vec<u8>>> {
     pub from: NodeId,
     pub pool: ConnectionPool,
+    _types: std::marker::PhantomData<fn() -> (C, S)>,
 }
 
-impl Network {
-    pub fn new(from: NodeId) -> Self {
+impl<C, S> Clone for Network<C, S> {
+    fn clone(&self) -> Self {
         Network {
-            from,
-            pool: ConnectionPool::default(),
+            from: self.from,
+            pool: self.pool.clone(),
+            _types: std::marker::PhantomData,
         }
     }
 }
 
-impl RaftNetworkFactory<TypeConfig> for Network {
-    type Network = PeerClient;
+impl<C, S> Network<C, S> {
+    /// The network of node `from`.
+    pub fn new(from: NodeId) -> Self {
+        Network {
+            from,
+            pool: ConnectionPool::default(),
+            _types: std::marker::PhantomData,
+        }
+    }
+}
 
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+impl<C, S> RaftNetworkFactory<C> for Network<C, S>
+where
+    C: SimTypes<Node: PeerAddr>,
+    S: SnapshotBytes,
+{
+    type Network = PeerClient<C, S>;
+
+    async fn new_client(&mut self, target: NodeId, node: &C::Node) -> PeerClient<C, S> {
         PeerClient {
             from: self.from,
             target,
-            addr: node.addr.parse().map_err(|e| format!("{e}")),
+            addr: node.peer_addr(),
             pool: self.pool.clone(),
+            _types: std::marker::PhantomData,
         }
     }
 }
 
 /// The RPC client from one node to one peer.
-pub struct PeerClient {
+pub struct PeerClient<C, S> {
     from: NodeId,
     target: NodeId,
     addr: Result<SocketAddr, String>,
     pool: ConnectionPool,
+    _types: std::marker::PhantomData<fn() -> (C, S)>,
 }
 
-impl PeerClient {
+impl<C: SimTypes, S: SnapshotBytes> PeerClient<C, S> {
     /// One RPC with the injector's message-level faults applied.
     async fn call(
         &self,
         action: RPCTypes,
-        request: Request,
+        request: Request<C>,
         option: &RPCOption,
-    ) -> Result<Response, RpcFailure> {
+    ) -> Result<Response<C>, RpcFailure> {
         let addr = self
             .addr
             .clone()
@@ -226,25 +271,20 @@ impl PeerClient {
         })
     }
 
-    fn rpc_error(
-        &self,
-        action: RPCTypes,
-        failure: RpcFailure,
-        ttl: Duration,
-    ) -> RPCError<TypeConfig> {
+    fn rpc_error(&self, action: RPCTypes, failure: RpcFailure, ttl: Duration) -> RPCError<C> {
         match failure {
             RpcFailure::Unreachable(why) => RPCError::Unreachable(Unreachable::from_string(why)),
             RpcFailure::Network(why) => RPCError::Network(NetworkError::from_string(why)),
-            RpcFailure::TimedOut => timeout_error(action, self.from, self.target, ttl),
+            RpcFailure::TimedOut => timeout_error::<C>(action, self.from, self.target, ttl),
         }
     }
 
     async fn rpc(
         &self,
         action: RPCTypes,
-        request: Request,
+        request: Request<C>,
         option: RPCOption,
-    ) -> Result<Response, RPCError<TypeConfig>> {
+    ) -> Result<Response<C>, RPCError<C>> {
         let response = self
             .call(action, request, &option)
             .await
@@ -258,20 +298,24 @@ impl PeerClient {
     }
 }
 
-fn unexpected(response: Response) -> RPCError<TypeConfig> {
+fn unexpected<C: SimTypes>(response: Response<C>) -> RPCError<C> {
     RPCError::Network(NetworkError::from_string(format!(
         "unexpected response {response:?}"
     )))
 }
 
-impl RaftNetworkV2<TypeConfig> for PeerClient {
-    type SnapshotData = SnapshotData;
+impl<C, S> RaftNetworkV2<C> for PeerClient<C, S>
+where
+    C: SimTypes<Node: PeerAddr>,
+    S: SnapshotBytes,
+{
+    type SnapshotData = S;
 
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        rpc: AppendEntriesRequest<C>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+    ) -> Result<AppendEntriesResponse<C>, RPCError<C>> {
         match self
             .rpc(RPCTypes::AppendEntries, Request::AppendEntries(rpc), option)
             .await?
@@ -283,9 +327,9 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
 
     async fn vote(
         &mut self,
-        rpc: VoteRequest<TypeConfig>,
+        rpc: VoteRequest<C>,
         option: RPCOption,
-    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
         match self.rpc(RPCTypes::Vote, Request::Vote(rpc), option).await? {
             Response::Vote(response) => Ok(response),
             other => Err(unexpected(other)),
@@ -296,9 +340,9 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     /// silently turn Pre-Vote off.
     async fn pre_vote(
         &mut self,
-        rpc: VoteRequest<TypeConfig>,
+        rpc: VoteRequest<C>,
         option: RPCOption,
-    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
         match self
             .rpc(RPCTypes::Vote, Request::PreVote(rpc), option)
             .await?
@@ -310,15 +354,15 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
 
     async fn full_snapshot(
         &mut self,
-        vote: VoteOf<TypeConfig>,
-        snapshot: SnapshotOf<TypeConfig, SnapshotData>,
+        vote: VoteOf<C>,
+        snapshot: SnapshotOf<C, S>,
         cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
         option: RPCOption,
-    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+    ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
         let request = Request::FullSnapshot {
             vote,
             meta: snapshot.meta,
-            data: snapshot.snapshot.into_inner(),
+            data: snapshot.snapshot.into_bytes(),
         };
         let send = self.rpc(RPCTypes::InstallSnapshot, request, option);
         let send = std::pin::pin!(send);
@@ -337,9 +381,9 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     /// wait for the leader lease to lapse.
     async fn transfer_leader(
         &mut self,
-        req: TransferLeaderRequest<TypeConfig>,
+        req: TransferLeaderRequest<C>,
         option: RPCOption,
-    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+    ) -> Result<TransferLeaderResponse<C>, RPCError<C>> {
         match self
             .rpc(
                 RPCTypes::TransferLeader,
@@ -354,7 +398,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     }
 }
 
-fn streaming_error(err: RPCError<TypeConfig>) -> StreamingError<TypeConfig> {
+fn streaming_error<C: SimTypes>(err: RPCError<C>) -> StreamingError<C> {
     match err {
         RPCError::Timeout(t) => StreamingError::Timeout(t),
         RPCError::Unreachable(u) => StreamingError::Unreachable(u),

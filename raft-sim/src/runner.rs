@@ -96,6 +96,47 @@ pub fn print_summary(title: &str, summary: &Summary) {
     }
 }
 
+/// The coverage block under the summary table; every effect no seed
+/// produced is a warning line, so a sweep that tested nothing says so.
+pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
+    let t = &coverage.total;
+    println!("coverage (all seeds)");
+    let rows: [(&str, String); 8] = [
+        ("elections (terms)", t.elections.to_string()),
+        (
+            "leader changes",
+            format!(
+                "{} ({} seeds)",
+                t.leader_changes, coverage.seeds_with_leader_change
+            ),
+        ),
+        (
+            "faults applied",
+            format!("{} (+{} skipped)", t.faults_applied, t.faults_skipped),
+        ),
+        ("partitions", t.partitions.to_string()),
+        (
+            "nodes killed",
+            format!(
+                "{} ({} lost {} writes)",
+                t.kills, t.kills_losing_writes, t.writes_lost
+            ),
+        ),
+        ("pauses", t.pauses.to_string()),
+        ("link bursts", t.link_bursts.to_string()),
+        (
+            "snapshots installed",
+            format!("{} (+{} built)", t.snapshots_installed, t.snapshots_built),
+        ),
+    ];
+    for (name, value) in rows {
+        println!("  {name:<22} {value:>12}");
+    }
+    for gap in &coverage.never {
+        println!("  warning: {gap}");
+    }
+}
+
 /// Writes a sweep's JSON report and says where.
 pub fn write_report(path: &std::path::Path, report: &serde_json::Value) -> anyhow::Result<()> {
     let bytes = serde_json::to_vec_pretty(report)?;
@@ -112,12 +153,21 @@ pub fn default_jobs() -> u16 {
 
 /// The command that replays one seed of `cargo xtask sim`.
 pub fn replay_command(seed: u64, extra: &str) -> String {
+    replay_command_of(DEFAULT_REPLAY_PROGRAM, seed, extra)
+}
+
+/// The sweep command of twinnet's own example apps.
+pub const DEFAULT_REPLAY_PROGRAM: &str = "cargo xtask sim";
+
+/// The command that replays one seed with `program` (a user's own sweep
+/// binary and its `sweep` subcommand, say).
+pub fn replay_command_of(program: &str, seed: u64, extra: &str) -> String {
     let extra = if extra.is_empty() {
         String::new()
     } else {
         format!(" {extra}")
     };
-    format!("cargo xtask sim --seeds {seed}..{}{extra}", seed + 1)
+    format!("{program} --seeds {seed}..{}{extra}", seed + 1)
 }
 
 #[cfg(madsim)]

@@ -1,29 +1,44 @@
-//! The main job: `raft-sim sweep` (many seeds), `run --seed N` (one seed,
-//! artifact and history written) and `replay ARTIFACT.json` (rerun and
-//! compare the trace hash). Each seed: a fresh simulated 5-node cluster, a
-//! client workload recording a history, a nemesis from the seed, then the
-//! checks: linearizability of the history, invariants, liveness after heal.
+//! The main job for any [`App`]: [`sweep`] (many seeds in parallel, a
+//! progress bar, the summary table with coverage, the JSON report), [`run`]
+//! (one seed, artifact and history written) and [`replay`] (rerun an
+//! artifact's seed and compare the trace hash). Each seed: a fresh
+//! simulated cluster of the app, a client workload recording a history, a
+//! nemesis from the seed, then the checks: linearizability of the history,
+//! invariants, liveness after heal.
+//!
+//! A user's own sweep binary is one call (see [`main`]):
+//!
+//! ```ignore
+//! fn main() -> std::process::ExitCode {
+//!     raft_sim::sweep::main(my_app::MyApp::default())
+//! }
+//! ```
 // The binary drives these only under cfg(madsim).
 #![cfg_attr(not(madsim), allow(dead_code))]
 
 use std::path::PathBuf;
-#[cfg(not(madsim))]
 use std::process::ExitCode;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bugs::{Bug, Bugs};
+use crate::app::App;
 use crate::nemesis::NemesisPreset;
 use crate::runner::{SeedFlags, SeedLine};
 use crate::workload::{Model, WorkloadConfig};
 
-/// What a seed runs, stored in its artifact so `replay` reruns it exactly.
+pub use coverage::{Coverage, CoverageTotals};
+
+/// What a seed runs, stored in its artifact so `replay` reruns it
+/// exactly: the app itself (its name and its serde value), the cluster
+/// size, the nemesis, the workload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunConfig {
+#[serde(bound = "")]
+pub struct RunConfig<A: App> {
+    pub app_name: String,
+    pub app: A,
     pub nodes: usize,
-    pub nemesis: String,
+    pub nemesis: NemesisPreset,
     pub workload: WorkloadConfig,
-    pub bugs: Bugs,
 }
 
 /// Bounds on the cluster a user may ask for.
@@ -48,44 +63,68 @@ pub struct RunFlags {
     /// Fault schedule: none, standard or hostile.
     #[arg(long, default_value = "standard")]
     pub nemesis: NemesisPreset,
-    /// Data model: register-cas or kv-append.
-    #[arg(long, default_value = "register-cas")]
-    pub model: Model,
-    /// Switch on a planted bug (tests of the checker): stale-read,
-    /// forget-vote, early-ack or lost-applied. Repeatable.
-    #[arg(long = "bug", value_name = "NAME")]
-    pub bugs: Vec<Bug>,
+    /// Data model: register-cas, kv-append or versioned-cas (default:
+    /// the app's first).
+    #[arg(long)]
+    pub model: Option<Model>,
     /// Where artifacts and histories go.
     #[arg(long, default_value = "docs/simulations/runs")]
     pub artifacts: PathBuf,
+    /// The command a failing seed's replay line starts with (default
+    /// `cargo xtask sim`; a user's binary sets its own).
+    #[arg(skip)]
+    pub replay_program: Option<String>,
+    /// App flags the replay line must repeat (`--app kv --bug stale-read`).
+    #[arg(skip)]
+    pub app_flags: Vec<String>,
 }
 
 impl RunFlags {
-    pub fn config(&self) -> Result<RunConfig, String> {
+    /// The run config for `app`, or why the flags do not fit it.
+    pub fn config<A: App>(&self, app: A) -> Result<RunConfig<A>, String> {
         if !(MIN_NODES..=MAX_NODES).contains(&self.nodes) {
             return Err(format!(
                 "--nodes must be in {MIN_NODES}..={MAX_NODES}, not {}",
                 self.nodes
             ));
         }
+        let models = app.models();
+        let model = match self.model {
+            None => *models.first().ok_or("the app supports no data model")?,
+            Some(model) if models.contains(&model) => model,
+            Some(model) => {
+                let names: Vec<&str> = models.iter().map(|m| m.name()).collect();
+                return Err(format!(
+                    "app {} does not support --model {model}: it supports {}",
+                    app.name(),
+                    names.join(", ")
+                ));
+            }
+        };
         let workload = WorkloadConfig {
-            model: self.model,
+            model,
             clients: self.clients,
             keys: self.keys,
             ops: self.ops,
             ..WorkloadConfig::default()
         };
         workload.validate()?;
-        let bugs = self
-            .bugs
-            .iter()
-            .fold(Bugs::none(), |bugs, bug| bugs.with(*bug));
         Ok(RunConfig {
+            app_name: app.name().to_string(),
+            app,
             nodes: self.nodes,
-            nemesis: self.nemesis.to_string(),
+            nemesis: self.nemesis,
             workload,
-            bugs,
         })
+    }
+
+    /// The command that replays `seed` of this config.
+    pub fn replay_command(&self, seed: u64) -> String {
+        let program = self
+            .replay_program
+            .as_deref()
+            .unwrap_or(crate::runner::DEFAULT_REPLAY_PROGRAM);
+        crate::runner::replay_command_of(program, seed, &self.replay_flags())
     }
 
     /// The flags to append to a replay command so it reruns this config.
@@ -106,12 +145,10 @@ impl RunFlags {
         if self.nemesis.to_string() != "standard" {
             flags.push(format!("--nemesis {}", self.nemesis));
         }
-        if self.model != Model::RegisterCas {
-            flags.push(format!("--model {}", self.model));
+        if let Some(model) = self.model {
+            flags.push(format!("--model {model}"));
         }
-        for bug in &self.bugs {
-            flags.push(format!("--bug {bug}"));
-        }
+        flags.extend(self.app_flags.iter().cloned());
         flags.join(" ")
     }
 }
@@ -152,6 +189,8 @@ pub struct SeedResult {
     pub wall_us: u64,
     pub trace_hash: String,
     pub faults: u64,
+    /// What the seed's faults actually did.
+    pub coverage: Coverage,
     pub artifact: Option<PathBuf>,
     pub history: Option<PathBuf>,
 }
@@ -174,20 +213,56 @@ impl SeedLine for SeedResult {
     }
 }
 
-#[cfg(not(madsim))]
-const NEEDS_SIM: &str =
-    "runs in the simulator: use `cargo xtask sim` (it builds with RUSTFLAGS=\"--cfg madsim\")";
+/// A sweep binary for `app`: parses `sweep | run | replay` and their
+/// flags from the command line, runs them, and returns the exit code (0
+/// all seeds passed, 1 a seed failed or a replay diverged, 2 bad input).
+/// Needs `--cfg madsim`; without it, says so and exits 2.
+pub fn main<A: App>(app: A) -> ExitCode {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    #[command(about = "Seed sweeps of an OpenRaft app in the madsim simulator")]
+    enum Cli {
+        /// Sweep seeds of the app's cluster under chaos, check every history.
+        Sweep(SweepArgs),
+        /// Run one seed and write its artifact and history.
+        Run(RunArgs),
+        /// Rerun the seed of an artifact and confirm its trace hash.
+        Replay(ReplayArgs),
+    }
+    let program = std::env::args()
+        .next()
+        .map_or_else(|| "sweep".to_string(), |p| format!("{p} sweep"));
+    let outcome = match Cli::parse() {
+        Cli::Sweep(mut args) => {
+            args.run.replay_program = Some(program);
+            sweep(app, &args)
+        }
+        Cli::Run(mut args) => {
+            args.run.replay_program = Some(program);
+            run(app, &args)
+        }
+        Cli::Replay(args) => replay::<A>(&args),
+    };
+    outcome.unwrap_or_else(|err| {
+        eprintln!("error: {err:#}");
+        ExitCode::from(2)
+    })
+}
 
 #[cfg(not(madsim))]
-pub fn sweep(_args: SweepArgs) -> anyhow::Result<ExitCode> {
+const NEEDS_SIM: &str =
+    "runs in the simulator: build with RUSTFLAGS=\"--cfg madsim\" (`cargo xtask sim` does)";
+
+#[cfg(not(madsim))]
+pub fn sweep<A: App>(_app: A, _args: &SweepArgs) -> anyhow::Result<ExitCode> {
     anyhow::bail!("sweep {NEEDS_SIM}")
 }
 #[cfg(not(madsim))]
-pub fn run(_args: RunArgs) -> anyhow::Result<ExitCode> {
+pub fn run<A: App>(_app: A, _args: &RunArgs) -> anyhow::Result<ExitCode> {
     anyhow::bail!("run {NEEDS_SIM}")
 }
 #[cfg(not(madsim))]
-pub fn replay(_args: ReplayArgs) -> anyhow::Result<ExitCode> {
+pub fn replay<A: App>(_args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     anyhow::bail!("replay {NEEDS_SIM}")
 }
 
@@ -198,3 +273,4 @@ pub use sim::{replay, run, run_seed, sweep};
 mod sim;
 
 pub mod case;
+mod coverage;

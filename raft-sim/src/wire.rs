@@ -1,6 +1,9 @@
-//! What travels between nodes and from clients: one request frame, one
-//! response frame, on madsim-net's bounded bincode framing.
+//! What travels between Raft nodes: one request frame, one response frame,
+//! on madsim-net's bounded bincode framing, for any `C` (openraft's types
+//! are serde when its `serde` feature is on). Application requests do not
+//! travel here: they have their own channel ([`crate::service`]).
 
+use openraft::RaftTypeConfig;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
     TransferLeaderResponse, VoteRequest, VoteResponse,
@@ -8,58 +11,61 @@ use openraft::raft::{
 use openraft::type_config::alias::{SnapshotMetaOf, VoteOf};
 use serde::{Deserialize, Serialize};
 
-use crate::types::{KvCommand, KvResponse, NodeId, TypeConfig};
-
-/// Port every node serves Raft RPCs and client requests on.
+/// The port every node serves Raft RPCs on unless the app chooses another.
 pub const RAFT_PORT: u16 = 7400;
 
+/// A Raft RPC.
 #[derive(Debug, Serialize, Deserialize)]
-pub enum Request {
-    AppendEntries(AppendEntriesRequest<TypeConfig>),
-    Vote(VoteRequest<TypeConfig>),
-    PreVote(VoteRequest<TypeConfig>),
+#[serde(bound = "")]
+pub enum RaftRequest<C: RaftTypeConfig> {
+    AppendEntries(AppendEntriesRequest<C>),
+    Vote(VoteRequest<C>),
+    PreVote(VoteRequest<C>),
     /// A whole snapshot: openraft 0.10 sends snapshots through `full_snapshot`.
     FullSnapshot {
-        vote: VoteOf<TypeConfig>,
-        meta: SnapshotMetaOf<TypeConfig>,
+        vote: VoteOf<C>,
+        meta: SnapshotMetaOf<C>,
         data: Vec<u8>,
     },
-    TransferLeader(TransferLeaderRequest<TypeConfig>),
-    Client(ClientRequest),
+    TransferLeader(TransferLeaderRequest<C>),
 }
 
+/// The answer to a [`RaftRequest`].
 #[derive(Debug, Serialize, Deserialize)]
-pub enum Response {
-    AppendEntries(AppendEntriesResponse<TypeConfig>),
-    Vote(VoteResponse<TypeConfig>),
-    Snapshot(SnapshotResponse<TypeConfig>),
-    TransferLeader(TransferLeaderResponse<TypeConfig>),
-    Client(ClientResponse),
+#[serde(bound = "")]
+pub enum RaftResponse<C: RaftTypeConfig> {
+    AppendEntries(AppendEntriesResponse<C>),
+    Vote(VoteResponse<C>),
+    Snapshot(SnapshotResponse<C>),
+    TransferLeader(TransferLeaderResponse<C>),
     /// The node's Raft has stopped (shutting down or failed).
     Fatal(String),
     /// The request does not fit what the node serves.
     Rejected(String),
 }
 
-/// A client's operation on the KV store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ClientRequest {
-    Write(KvCommand),
-    /// A linearizable read: served by the leader after a read-index round.
-    Read {
-        key: String,
-    },
+/// How a state machine's snapshot data becomes bytes on the wire and back.
+/// The network and the state machine share one snapshot type (openraft
+/// 0.10 sends snapshots whole through `full_snapshot`).
+pub trait SnapshotBytes: Sized + openraft::OptionalSend + 'static {
+    fn into_bytes(self) -> Vec<u8>;
+    fn from_bytes(bytes: Vec<u8>) -> Self;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ClientResponse {
-    Written(KvResponse),
-    Value(Option<String>),
-    /// Ask `leader` instead (if known).
-    NotLeader {
-        leader: Option<NodeId>,
-    },
-    /// The operation failed on the node; it may or may not have taken effect
-    /// when it was a write.
-    Failed(String),
+impl SnapshotBytes for std::io::Cursor<Vec<u8>> {
+    fn into_bytes(self) -> Vec<u8> {
+        self.into_inner()
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Self {
+        std::io::Cursor::new(bytes)
+    }
+}
+
+impl SnapshotBytes for Vec<u8> {
+    fn into_bytes(self) -> Vec<u8> {
+        self
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Self {
+        bytes
+    }
 }

@@ -5,7 +5,9 @@
 //! A timed-out or ambiguous write is indeterminate (`info`) and its process
 //! is retired, a fresh process id taking its place, as in Jepsen.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -18,9 +20,8 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::client::{ClientError, KvClient};
+use crate::app::App;
 use crate::cluster::{Cluster, ClusterError};
-use crate::types::KvCommand;
 
 /// Which data model the workload exercises (and the checker checks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,27 +31,39 @@ pub enum Model {
     RegisterCas,
     /// String values per key: get / put / append.
     KvAppend,
+    /// Versioned values per key, as openraft's example KV store keeps
+    /// them: read / write / cas on the version (the version of a write is
+    /// its log index).
+    VersionedCas,
+}
+
+impl Model {
+    pub const ALL: [Model; 3] = [Model::RegisterCas, Model::KvAppend, Model::VersionedCas];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::RegisterCas => "register-cas",
+            Model::KvAppend => "kv-append",
+            Model::VersionedCas => "versioned-cas",
+        }
+    }
 }
 
 impl FromStr for Model {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "register-cas" => Ok(Model::RegisterCas),
-            "kv-append" => Ok(Model::KvAppend),
-            other => Err(format!(
-                "unknown model {other:?}: choose register-cas or kv-append"
-            )),
-        }
+        Model::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                format!("unknown model {s:?}: choose register-cas, kv-append or versioned-cas")
+            })
     }
 }
 
 impl fmt::Display for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Model::RegisterCas => "register-cas",
-            Model::KvAppend => "kv-append",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -156,23 +169,15 @@ struct Recorder {
 impl Recorder {
     /// Records one event; `error` marks a failure that is not the
     /// operation's own answer.
-    fn record(
-        &self,
-        process: u64,
-        kind: EventType,
-        op: (&str, &str),
-        value: Value,
-        error: Option<&str>,
-    ) {
-        let (f, key) = op;
+    fn record(&self, process: u64, kind: EventType, op: &Op, value: Value, error: Option<String>) {
         let event = HistoryEvent {
             process,
             kind,
-            f: f.to_string(),
-            key: key.to_string(),
+            f: op.f.to_string(),
+            key: op.key.clone(),
             value,
             time_ns: self.start.elapsed().as_nanos() as u64,
-            error: error.map(str::to_string),
+            error,
         };
         self.events.lock().push(event);
     }
@@ -183,169 +188,174 @@ impl Recorder {
     }
 }
 
-/// An operation about to be invoked.
-struct Op {
-    f: &'static str,
-    key: String,
-    value: Value,
-    request: Request,
+/// One operation of the workload, in the checker's vocabulary: `f`, `key`
+/// and the invoke `value` are what the history records; the app maps them
+/// to its own request (see [`App::invoke`](crate::app::App::invoke)).
+///
+/// | model | `f` | invoke `value` | ok `value` |
+/// |---|---|---|---|
+/// | register-cas | `read` | null | the integer read, or null |
+/// | register-cas | `write` | n | n |
+/// | register-cas | `cas` | [from, to] | [from, to] |
+/// | kv-append | `get` | null | the string read ("" when absent) |
+/// | kv-append | `put`, `append` | a token | the token |
+/// | versioned-cas | `read` | null | {"value": v, "version": n} or null |
+/// | versioned-cas | `write` | v | the version it produced |
+/// | versioned-cas | `cas` | [expected_version, v] | the version it produced |
+#[derive(Debug, Clone, PartialEq)]
+pub struct Op {
+    pub f: &'static str,
+    pub key: String,
+    pub value: Value,
 }
 
-enum Request {
-    Read,
-    Write(KvCommand),
+impl Op {
+    /// A register `write` of `n` to `key`.
+    pub fn write(key: String, n: i64) -> Op {
+        Op {
+            f: "write",
+            key,
+            value: json!(n),
+        }
+    }
+
+    /// Whether the op may change state: such an op is never retried once
+    /// it may have reached a leader, and an unanswered one is `info`.
+    pub fn may_write(&self) -> bool {
+        !matches!(self.f, "read" | "get")
+    }
+
+    /// The integer of a register `write`, or the `[from, to]` of a `cas`.
+    pub fn ints(&self) -> Option<Vec<i64>> {
+        match &self.value {
+            Value::Number(n) => n.as_i64().map(|n| vec![n]),
+            Value::Array(items) => items.iter().map(Value::as_i64).collect(),
+            _ => None,
+        }
+    }
+
+    /// The string of a kv `put`/`append` or a versioned `write`.
+    pub fn text(&self) -> Option<&str> {
+        self.value.as_str()
+    }
 }
 
-fn generate(model: Model, keys: usize, process: u64, serial: u64) -> Op {
+/// What came of one operation, as the app saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It happened. For a read, the value read (see [`Op`]'s table); for a
+    /// write, `None` keeps the invoke value, `Some` records the answer (a
+    /// versioned write's version).
+    Ok(Option<Value>),
+    /// It certainly did not happen. `None`: it was the operation's own
+    /// answer (a cas that did not match); `Some(why)`: no node took it.
+    Fail(Option<String>),
+    /// It may or may not have happened (a lost answer, a timeout).
+    Unknown(String),
+}
+
+impl Outcome {
+    /// The outcome of a client call that gave no answer.
+    pub fn from_client_error(error: crate::service::ClientError) -> Outcome {
+        match error {
+            crate::service::ClientError::GaveUp { .. } => Outcome::Fail(Some("gave-up".into())),
+            crate::service::ClientError::Indeterminate { why, .. } => Outcome::Unknown(why),
+        }
+    }
+}
+
+/// What a client process remembers between its operations: the versions
+/// it saw last, per key, so a versioned cas can name a plausible one.
+#[derive(Debug, Default)]
+struct ProcessMemory {
+    versions: BTreeMap<String, u64>,
+}
+
+impl ProcessMemory {
+    fn learn(&mut self, op: &Op, value: &Value) {
+        let version = match op.f {
+            "read" => value.get("version").and_then(Value::as_u64),
+            _ => value.as_u64(),
+        };
+        if let Some(version) = version {
+            self.versions.insert(op.key.clone(), version);
+        }
+    }
+}
+
+/// Draws the next operation of `model` (the simulator's seeded RNG under
+/// `cfg(madsim)`; the draw order is part of every seed's trace).
+fn generate(model: Model, keys: usize, process: u64, serial: u64, memory: &ProcessMemory) -> Op {
     let mut rng = madsim_net::rand::thread_rng();
     let key = format!("k{}", rng.gen_range(0..keys));
     let roll = rng.gen_range(0..100u32);
-    match model {
+    let (f, value) = match model {
+        Model::RegisterCas if roll < 50 => ("read", Value::Null),
+        Model::RegisterCas if roll < 75 => ("write", json!(rng.gen_range(0..10i64))),
         Model::RegisterCas => {
-            if roll < 50 {
-                Op {
-                    f: "read",
-                    key,
-                    value: Value::Null,
-                    request: Request::Read,
-                }
-            } else if roll < 75 {
-                let n: i64 = rng.gen_range(0..10);
-                let put = KvCommand::Put {
-                    key: key.clone(),
-                    value: n.to_string(),
-                };
-                Op {
-                    f: "write",
-                    key,
-                    value: json!(n),
-                    request: Request::Write(put),
-                }
-            } else {
-                let (from, to): (i64, i64) = (rng.gen_range(0..10), rng.gen_range(0..10));
-                let cas = KvCommand::Cas {
-                    key: key.clone(),
-                    from: Some(from.to_string()),
-                    to: to.to_string(),
-                };
-                Op {
-                    f: "cas",
-                    key,
-                    value: json!([from, to]),
-                    request: Request::Write(cas),
-                }
-            }
+            let (from, to): (i64, i64) = (rng.gen_range(0..10), rng.gen_range(0..10));
+            ("cas", json!([from, to]))
         }
+        Model::KvAppend if roll < 40 => ("get", Value::Null),
         Model::KvAppend => {
-            if roll < 40 {
-                Op {
-                    f: "get",
-                    key,
-                    value: Value::Null,
-                    request: Request::Read,
-                }
-            } else {
-                let token = format!("{process}.{serial} ");
-                let (f, command) = if roll < 50 {
-                    (
-                        "put",
-                        KvCommand::Put {
-                            key: key.clone(),
-                            value: token.clone(),
-                        },
-                    )
-                } else {
-                    (
-                        "append",
-                        KvCommand::Append {
-                            key: key.clone(),
-                            value: token.clone(),
-                        },
-                    )
-                };
-                Op {
-                    f,
-                    key,
-                    value: json!(token),
-                    request: Request::Write(command),
-                }
-            }
+            let f = if roll < 50 { "put" } else { "append" };
+            (f, json!(format!("{process}.{serial} ")))
         }
-    }
+        Model::VersionedCas if roll < 50 => ("read", Value::Null),
+        Model::VersionedCas if roll < 75 => ("write", json!(format!("{process}.{serial}"))),
+        Model::VersionedCas => {
+            let expected = memory.versions.get(&key).copied().unwrap_or(0);
+            ("cas", json!([expected, format!("{process}.{serial}")]))
+        }
+    };
+    Op { f, key, value }
 }
 
 /// How an operation completed, in history terms.
-fn complete(
-    model: Model,
-    op: &Op,
-    outcome: Result<Result<Outcome, ClientError>, time::Elapsed>,
-) -> (EventType, Value, Option<&'static str>) {
-    let is_read = matches!(op.request, Request::Read);
+fn complete(op: &Op, outcome: Option<Outcome>) -> (EventType, Value, Option<String>) {
+    let is_read = !op.may_write();
     match outcome {
-        Ok(Ok(Outcome::Read(value))) => (EventType::Ok, read_value(model, value), None),
-        Ok(Ok(Outcome::Written(response))) if response.ok => {
-            (EventType::Ok, op.value.clone(), None)
-        }
-        // A cas whose expected value did not match: its own answer.
-        Ok(Ok(Outcome::Written(_))) => (EventType::Fail, op.value.clone(), None),
-        // No node took it: it did not happen, and says nothing of the value.
-        Ok(Err(ClientError::GaveUp { .. })) => (EventType::Fail, op.value.clone(), Some("gave-up")),
+        Some(Outcome::Ok(Some(value))) => (EventType::Ok, value, None),
+        Some(Outcome::Ok(None)) => (EventType::Ok, op.value.clone(), None),
+        Some(Outcome::Fail(why)) => (EventType::Fail, op.value.clone(), why),
         // A read changes nothing: a lost one is a failure, never ambiguous.
-        Ok(Err(ClientError::Indeterminate { .. })) | Err(_) if is_read => {
-            (EventType::Fail, Value::Null, Some("no-answer"))
+        Some(Outcome::Unknown(_)) | None if is_read => {
+            (EventType::Fail, Value::Null, Some("no-answer".into()))
         }
-        Ok(Err(ClientError::Indeterminate { .. })) | Err(_) => {
-            (EventType::Info, op.value.clone(), None)
-        }
-    }
-}
-
-fn read_value(model: Model, value: Option<String>) -> Value {
-    match (model, value) {
-        (Model::RegisterCas, None) => Value::Null,
-        (Model::RegisterCas, Some(s)) => s.parse::<i64>().map_or(Value::String(s), |n| json!(n)),
-        (Model::KvAppend, value) => json!(value.unwrap_or_default()),
-    }
-}
-
-enum Outcome {
-    Read(Option<String>),
-    Written(crate::types::KvResponse),
-}
-
-async fn perform(client: &mut KvClient, op: &Op) -> Result<Outcome, ClientError> {
-    match &op.request {
-        Request::Read => client.read(&op.key).await.map(Outcome::Read),
-        Request::Write(command) => client.write(command.clone()).await.map(Outcome::Written),
+        Some(Outcome::Unknown(_)) | None => (EventType::Info, op.value.clone(), None),
     }
 }
 
 /// One client process slot: runs operations until the budget is spent,
-/// taking a new process id after every indeterminate one.
-async fn client_loop(recorder: Arc<Recorder>, template: KvClient, config: WorkloadConfig) {
+/// taking a new process id (and a fresh client) after every indeterminate one.
+async fn client_loop<A: App>(
+    app: A,
+    nodes: Arc<Vec<(u64, IpAddr)>>,
+    recorder: Arc<Recorder>,
+    config: WorkloadConfig,
+) {
     let mut process = recorder.next_process.fetch_add(1, Ordering::Relaxed);
-    let mut client = template.clone();
+    let mut client = app.client(&nodes);
+    let mut memory = ProcessMemory::default();
     let mut serial = 0u64;
     while recorder.claim() {
         serial += 1;
-        let op = generate(config.model, config.keys, process, serial);
-        recorder.record(
-            process,
-            EventType::Invoke,
-            (op.f, &op.key),
-            op.value.clone(),
-            None,
-        );
+        let op = generate(config.model, config.keys, process, serial, &memory);
+        recorder.record(process, EventType::Invoke, &op, op.value.clone(), None);
         let outcome = time::timeout(
             Duration::from_millis(config.op_timeout_ms),
-            perform(&mut client, &op),
+            app.invoke(&mut client, &op),
         )
-        .await;
-        let (kind, value, error) = complete(config.model, &op, outcome);
-        recorder.record(process, kind, (op.f, &op.key), value, error);
+        .await
+        .ok();
+        let (kind, value, error) = complete(&op, outcome);
+        if kind == EventType::Ok {
+            memory.learn(&op, &value);
+        }
+        recorder.record(process, kind, &op, value, error);
         if kind == EventType::Info {
             process = recorder.next_process.fetch_add(1, Ordering::Relaxed);
-            client = template.clone();
+            client = app.client(&nodes);
         }
         time::sleep(Duration::from_millis(config.think_ms.max(1))).await;
     }
@@ -353,11 +363,12 @@ async fn client_loop(recorder: Arc<Recorder>, template: KvClient, config: Worklo
 
 /// Starts the workload on the cluster's client node; the task resolves to
 /// the history once every operation has completed.
-pub fn start<B: NetBackend>(
-    cluster: &Cluster<B>,
+pub fn start<B: NetBackend, A: App>(
+    cluster: &Cluster<B, A>,
     config: WorkloadConfig,
 ) -> Result<NodeTask<Vec<HistoryEvent>>, ClusterError> {
-    let template = cluster.client();
+    let app = cluster.app().clone();
+    let nodes = Arc::new(cluster.node_addrs());
     cluster.spawn_client(async move {
         let recorder = Arc::new(Recorder {
             start: Instant::now(),
@@ -369,8 +380,9 @@ pub fn start<B: NetBackend>(
         let processes: Vec<_> = (0..config.clients)
             .map(|_| {
                 madsim_net::task::spawn(client_loop(
+                    app.clone(),
+                    Arc::clone(&nodes),
                     Arc::clone(&recorder),
-                    template.clone(),
                     config.clone(),
                 ))
             })

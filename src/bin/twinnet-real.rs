@@ -20,6 +20,8 @@ mod real {
     use std::time::Instant;
 
     use clap::Parser;
+    use example_kv::KvApp;
+    use example_kv::bugs::{Bug, Bugs};
     use kernel_backend::{EngineChoice, HubConfig, KernelBackend};
     use raft_sim::nemesis::NemesisPreset;
     use raft_sim::runner;
@@ -51,7 +53,7 @@ mod real {
         /// lost-applied) to see the checks catch it on a real network.
         /// Repeatable.
         #[arg(long = "bug", value_name = "NAME")]
-        bugs: Vec<raft_sim::bugs::Bug>,
+        bugs: Vec<Bug>,
         /// Impairment engine: auto, tc, userspace or bridge.
         #[arg(long, default_value = "auto", value_parser = parse_engine)]
         engine: EngineChoice,
@@ -93,11 +95,15 @@ mod real {
             clients: args.clients,
             keys: args.keys,
             nemesis: args.nemesis,
-            model: args.model,
-            bugs: args.bugs.clone(),
+            model: Some(args.model),
             artifacts: args.artifacts.clone(),
+            replay_program: None,
+            app_flags: Vec::new(),
         };
-        let config = flags.config().map_err(anyhow::Error::msg)?;
+        let bugs = args.bugs.iter().fold(Bugs::none(), |b, bug| b.with(*bug));
+        let config = flags
+            .config(KvApp::with_bugs(bugs))
+            .map_err(anyhow::Error::msg)?;
         if args.runs == 0 || args.runs > 1_000 {
             anyhow::bail!("--runs must be in 1..=1000, not {}", args.runs);
         }
@@ -145,7 +151,7 @@ mod real {
     fn run_one(
         runtime: &tokio::runtime::Runtime,
         args: &Args,
-        config: &RunConfig,
+        config: &RunConfig<KvApp>,
         seed: u64,
         flags: &RunFlags,
     ) -> anyhow::Result<SeedResult> {
@@ -168,9 +174,9 @@ mod real {
             flags.clients,
             flags.keys,
             flags.nemesis,
-            flags.model
+            args.model
         );
-        for bug in &flags.bugs {
+        for bug in &args.bugs {
             rerun.push_str(&format!(" --bug {bug}"));
         }
         let label = RunLabel {

@@ -14,12 +14,19 @@ const SIM_SUBCOMMAND: &str = "sweep";
 /// Where the bench writes its JSON (relative to the workspace root).
 const BENCH_DIR: &str = "target/bench";
 
-/// `cargo run --release --target-dir target/madsim -p raft-sim --bin raft-sim -- sweep ARGS...`
+/// `cargo run --release --target-dir target/madsim -p raft-sim-cli --bin raft-sim -- sweep ARGS...`
 /// under `--cfg madsim`; exits with raft-sim's exit code.
 pub fn sim(args: &[String]) -> Result<ExitCode> {
     let status = CargoCmd::new("sim", ["run", "--release"])
         .madsim()
-        .args(["-p", "raft-sim", "--bin", "raft-sim", "--", SIM_SUBCOMMAND])
+        .args([
+            "-p",
+            "raft-sim-cli",
+            "--bin",
+            "raft-sim",
+            "--",
+            SIM_SUBCOMMAND,
+        ])
         .args(args)
         .run()?;
     if status.success() {
@@ -49,17 +56,17 @@ const BENCHES: [Bench; 5] = [
         simulated: true,
     },
     Bench {
-        package: "raft-sim",
+        package: "example-kv",
         name: "raft",
         simulated: true,
     },
     Bench {
-        package: "raft-sim",
+        package: "example-kv",
         name: "raft",
         simulated: false,
     },
     Bench {
-        package: "raft-sim",
+        package: "twinnet-check",
         name: "check",
         simulated: false,
     },

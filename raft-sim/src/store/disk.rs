@@ -10,7 +10,7 @@
 //!   `synced` for every read (the `visible` layer is kept materialised so
 //!   that reads cost no replay).
 //!
-//! [`Disk::crash`] keeps a prefix of the pending writes and tears off the
+//! [`Disk<C>::crash`] keeps a prefix of the pending writes and tears off the
 //! rest. Because only a prefix can survive, a write never becomes durable
 //! before an earlier one: the store's ordering (truncate before append, append
 //! before commit) holds across crashes without extra bookkeeping.
@@ -21,15 +21,12 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::entry::RaftEntry;
 use openraft::type_config::alias::{EntryOf, LogIdOf, SnapshotMetaOf, VoteOf};
+use openraft::vote::RaftVote;
 use parking_lot::Mutex;
 
-use crate::types::TypeConfig;
-
-pub(crate) type LogId = LogIdOf<TypeConfig>;
-pub(crate) type Entry = EntryOf<TypeConfig>;
-pub(crate) type Vote = VoteOf<TypeConfig>;
-pub(crate) type SnapshotMeta = SnapshotMetaOf<TypeConfig>;
+use crate::SimTypes;
 
 /// Unsynced writes kept in the "page cache"; past this, the oldest is
 /// written back, as a kernel does under memory pressure.
@@ -38,6 +35,12 @@ pub const MAX_PENDING_OPS: usize = 65_536;
 /// Log entries the disk holds at most; openraft purges behind snapshots, so
 /// a log this long means snapshots are not being taken.
 pub const MAX_LOG_ENTRIES: usize = 1_000_000;
+
+/// Application files ([`Mount::put_blob`]) a disk holds at most, and their
+/// bounds: a state machine's data file, not a file system.
+pub const MAX_BLOBS: usize = 1_024;
+pub const MAX_BLOB_KEY_BYTES: usize = 256;
+pub const MAX_BLOB_BYTES: usize = 64 << 20;
 
 /// Simulated time one fsync takes unless the harness chooses otherwise.
 pub const DEFAULT_FSYNC_LATENCY: Duration = Duration::from_millis(1);
@@ -68,18 +71,22 @@ pub struct DiskStats {
     pub crashes: u64,
     /// Writes forced to the platter because the page cache was full.
     pub writebacks: u64,
+    /// Snapshots saved by `install_snapshot` (sent by a leader).
+    pub snapshots_installed: u64,
+    /// Snapshots saved by `build_snapshot`.
+    pub snapshots_built: u64,
 }
 
 /// A snapshot as it sits on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredSnapshot {
-    pub meta: SnapshotMeta,
+pub struct StoredSnapshot<C: SimTypes> {
+    pub meta: SnapshotMetaOf<C>,
     pub data: Vec<u8>,
 }
 
 /// Who writes a snapshot, which decides whether it may replace a newer one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SnapshotWrite {
+pub enum SnapshotWrite {
     /// `install_snapshot`: openraft requires the installed snapshot to
     /// become the current one.
     Install,
@@ -90,41 +97,47 @@ pub(crate) enum SnapshotWrite {
 
 /// One write; the unit that a crash keeps or loses.
 #[derive(Clone, Debug)]
-enum Op {
-    SaveVote(Vote),
-    AppendEntry(Entry),
-    TruncateAfter(Option<LogId>),
-    Purge(LogId),
-    SaveCommitted(Option<LogId>),
-    SaveSnapshot(Arc<StoredSnapshot>, SnapshotWrite),
+enum Op<C: SimTypes> {
+    SaveVote(VoteOf<C>),
+    AppendEntry(EntryOf<C>),
+    TruncateAfter(Option<LogIdOf<C>>),
+    Purge(LogIdOf<C>),
+    SaveCommitted(Option<LogIdOf<C>>),
+    SaveSnapshot(Arc<StoredSnapshot<C>>, SnapshotWrite),
+    PutBlob(String, Arc<Vec<u8>>),
 }
 
 /// The durable state as seen through one layer.
 #[derive(Clone, Debug, Default)]
-struct Layer {
-    vote: Option<Vote>,
-    log: BTreeMap<u64, Entry>,
-    last_purged: Option<LogId>,
-    committed: Option<LogId>,
-    snapshot: Option<Arc<StoredSnapshot>>,
+struct Layer<C: SimTypes> {
+    vote: Option<VoteOf<C>>,
+    log: BTreeMap<u64, EntryOf<C>>,
+    last_purged: Option<LogIdOf<C>>,
+    committed: Option<LogIdOf<C>>,
+    snapshot: Option<Arc<StoredSnapshot<C>>>,
+    /// The application's own files (see [`Mount::put_blob`]).
+    blobs: BTreeMap<String, Arc<Vec<u8>>>,
 }
 
-impl Layer {
-    fn apply(&mut self, op: &Op) {
+impl<C: SimTypes> Layer<C> {
+    fn apply(&mut self, op: &Op<C>) {
         match op {
-            Op::SaveVote(vote) => self.vote = Some(*vote),
+            Op::SaveVote(vote) => self.vote = Some(vote.clone()),
             Op::AppendEntry(entry) => {
-                self.log.insert(entry.log_id.index, entry.clone());
+                self.log.insert(entry.index(), entry.clone());
             }
             Op::TruncateAfter(after) => self.truncate_after(after.as_ref()),
             Op::Purge(upto) => self.purge(upto),
-            Op::SaveCommitted(committed) => self.committed = *committed,
+            Op::SaveCommitted(committed) => self.committed = committed.clone(),
             Op::SaveSnapshot(snapshot, write) => self.save_snapshot(snapshot, *write),
+            Op::PutBlob(key, data) => {
+                self.blobs.insert(key.clone(), Arc::clone(data));
+            }
         }
         self.check_invariants();
     }
 
-    fn truncate_after(&mut self, after: Option<&LogId>) {
+    fn truncate_after(&mut self, after: Option<&LogIdOf<C>>) {
         let from = match after {
             None => 0,
             // Nothing lies after the largest index.
@@ -136,7 +149,7 @@ impl Layer {
         drop(self.log.split_off(&from));
     }
 
-    fn purge(&mut self, upto: &LogId) {
+    fn purge(&mut self, upto: &LogIdOf<C>) {
         // Purging is monotonic: an older purge is already covered.
         if self.last_purged.as_ref() >= Some(upto) {
             return;
@@ -145,11 +158,11 @@ impl Layer {
             Some(keep_from) => self.log.split_off(&keep_from),
             None => BTreeMap::new(),
         };
-        self.last_purged = Some(*upto);
+        self.last_purged = Some(upto.clone());
     }
 
-    fn save_snapshot(&mut self, snapshot: &Arc<StoredSnapshot>, write: SnapshotWrite) {
-        let current = self.snapshot.as_ref().map(|s| s.meta.last_log_id);
+    fn save_snapshot(&mut self, snapshot: &Arc<StoredSnapshot<C>>, write: SnapshotWrite) {
+        let current = self.snapshot.as_ref().map(|s| s.meta.last_log_id.clone());
         let older = current.is_some_and(|cur| snapshot.meta.last_log_id < cur);
         if write == SnapshotWrite::Built && older {
             return;
@@ -157,10 +170,10 @@ impl Layer {
         self.snapshot = Some(Arc::clone(snapshot));
     }
 
-    fn last_log_id(&self) -> Option<LogId> {
+    fn last_log_id(&self) -> Option<LogIdOf<C>> {
         match self.log.last_key_value() {
-            Some((_, entry)) => Some(entry.log_id),
-            None => self.last_purged,
+            Some((_, entry)) => Some(entry.log_id()),
+            None => self.last_purged.clone(),
         }
     }
 
@@ -172,11 +185,13 @@ impl Layer {
             return;
         };
         assert_eq!(
-            *first, first_entry.log_id.index,
+            *first,
+            first_entry.index(),
             "entry stored under a foreign index"
         );
         assert_eq!(
-            *last, last_entry.log_id.index,
+            *last,
+            last_entry.index(),
             "entry stored under a foreign index"
         );
         let span = last - first + 1;
@@ -185,7 +200,10 @@ impl Layer {
             self.log.len() as u64,
             "hole in the log: [{first}, {last}]"
         );
-        assert!(first_entry.log_id <= last_entry.log_id, "log ids decrease");
+        assert!(
+            first_entry.log_id() <= last_entry.log_id(),
+            "log ids decrease"
+        );
         if let Some(purged) = &self.last_purged {
             assert!(
                 *first > purged.index,
@@ -197,23 +215,20 @@ impl Layer {
 
 /// Everything behind the disk's lock.
 #[derive(Debug)]
-struct DiskState {
-    synced: Layer,
-    visible: Layer,
-    pending: VecDeque<Op>,
+struct DiskState<C: SimTypes> {
+    synced: Layer<C>,
+    visible: Layer<C>,
+    pending: VecDeque<Op<C>>,
     /// Bumped by every mount and crash; writes from an older mount are
     /// refused, so a task of a killed incarnation cannot write into the
     /// next one.
     epoch: u64,
     fsync_latency: Duration,
     stats: DiskStats,
-    /// The data file of a state machine that persists its data itself: only
-    /// used under the planted `lost-applied` bug.
-    app_data: Option<BTreeMap<String, String>>,
 }
 
-impl DiskState {
-    fn write(&mut self, op: Op) {
+impl<C: SimTypes> DiskState<C> {
+    fn write(&mut self, op: Op<C>) {
         self.visible.apply(&op);
         self.pending.push_back(op);
         self.stats.ops_written += 1;
@@ -261,11 +276,11 @@ impl DiskState {
         )))
     }
 
-    fn append(&mut self, entries: Vec<Entry>) -> io::Result<()> {
+    fn append(&mut self, entries: Vec<EntryOf<C>>) -> io::Result<()> {
         let mut prev = self.visible.last_log_id();
         for entry in &entries {
-            check_next(prev.as_ref(), &entry.log_id)?;
-            prev = Some(entry.log_id);
+            check_next::<C>(prev.as_ref(), &entry.log_id())?;
+            prev = Some(entry.log_id());
         }
         if self.visible.log.len().saturating_add(entries.len()) > MAX_LOG_ENTRIES {
             return Err(io::Error::new(
@@ -279,9 +294,9 @@ impl DiskState {
         Ok(())
     }
 
-    fn truncate_after(&mut self, after: Option<LogId>) -> io::Result<()> {
+    fn truncate_after(&mut self, after: Option<LogIdOf<C>>) -> io::Result<()> {
         if let Some(purged) = &self.visible.last_purged
-            && after.is_none_or(|a| a.index < purged.index)
+            && after.as_ref().is_none_or(|a| a.index < purged.index)
         {
             return Err(invalid(format!(
                 "truncate after {after:?} would cut below the purged log {purged}"
@@ -289,11 +304,11 @@ impl DiskState {
         }
         if let Some(at) = &after
             && let Some(entry) = self.visible.log.get(&at.index)
-            && entry.log_id != *at
+            && entry.log_id() != *at
         {
             return Err(invalid(format!(
                 "truncate after {at}, but the log holds {} there",
-                entry.log_id
+                entry.log_id()
             )));
         }
         self.write(Op::TruncateAfter(after));
@@ -302,7 +317,7 @@ impl DiskState {
 }
 
 /// The next log id of a log whose last id is `prev` must follow it directly.
-fn check_next(prev: Option<&LogId>, next: &LogId) -> io::Result<()> {
+fn check_next<C: SimTypes>(prev: Option<&LogIdOf<C>>, next: &LogIdOf<C>) -> io::Result<()> {
     let Some(prev) = prev else {
         // An empty log that was never purged may start anywhere.
         return Ok(());
@@ -339,18 +354,18 @@ fn kept_prefix(policy: CrashPolicy, pending: usize, draw: impl FnOnce() -> u64) 
 /// A simulated disk shared by every incarnation of one node.
 ///
 /// Cloning shares the disk. The harness keeps one clone, hands one to each
-/// (re)start through [`crate::store::open`], and calls [`Disk::crash`] when it
+/// (re)start through [`crate::store::open`], and calls [`Disk<C>::crash`] when it
 /// kills the node.
 #[derive(Clone, Debug)]
-pub struct Disk(Arc<Mutex<DiskState>>);
+pub struct Disk<C: SimTypes>(Arc<Mutex<DiskState<C>>>);
 
-impl Default for Disk {
+impl<C: SimTypes> Default for Disk<C> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Disk {
+impl<C: SimTypes> Disk<C> {
     /// An empty disk whose fsync takes [`DEFAULT_FSYNC_LATENCY`].
     pub fn new() -> Self {
         Self::with_fsync_latency(DEFAULT_FSYNC_LATENCY)
@@ -365,7 +380,6 @@ impl Disk {
             epoch: 0,
             fsync_latency: latency,
             stats: DiskStats::default(),
-            app_data: None,
         })))
     }
 
@@ -388,7 +402,7 @@ impl Disk {
         state.crash_keeping(keep)
     }
 
-    /// [`Disk::crash`] with the random draw given, to replay a crash exactly.
+    /// [`Disk<C>::crash`] with the random draw given, to replay a crash exactly.
     pub fn crash_with_draw(&self, policy: CrashPolicy, draw: u64) -> usize {
         let mut state = self.0.lock();
         let keep = kept_prefix(policy, state.pending.len(), || draw);
@@ -406,32 +420,35 @@ impl Disk {
 
     // ---- reads, through the page cache (what a reader sees right now) ----
 
-    pub fn vote(&self) -> Option<Vote> {
-        self.0.lock().visible.vote
+    pub fn vote(&self) -> Option<VoteOf<C>> {
+        self.0.lock().visible.vote.clone()
     }
 
     /// `(last_purged_log_id, last_log_id)`; the last log id falls back to
     /// the last purged one when no entry is left, as openraft requires.
-    pub fn log_state(&self) -> (Option<LogId>, Option<LogId>) {
+    pub fn log_state(&self) -> (Option<LogIdOf<C>>, Option<LogIdOf<C>>) {
         let state = self.0.lock();
-        (state.visible.last_purged, state.visible.last_log_id())
+        (
+            state.visible.last_purged.clone(),
+            state.visible.last_log_id(),
+        )
     }
 
-    pub fn committed(&self) -> Option<LogId> {
-        self.0.lock().visible.committed
+    pub fn committed(&self) -> Option<LogIdOf<C>> {
+        self.0.lock().visible.committed.clone()
     }
 
-    pub fn snapshot(&self) -> Option<Arc<StoredSnapshot>> {
+    pub fn snapshot(&self) -> Option<Arc<StoredSnapshot<C>>> {
         self.0.lock().visible.snapshot.clone()
     }
 
     /// The entries with index in `range`, in order, without holes.
-    pub fn entries(&self, range: RangeInclusive<u64>) -> Vec<Entry> {
+    pub fn entries(&self, range: RangeInclusive<u64>) -> Vec<EntryOf<C>> {
         // BTreeMap::range panics on an inverted range.
         if range.start() > range.end() {
             return Vec::new();
         }
-        let entries: Vec<Entry> = {
+        let entries: Vec<EntryOf<C>> = {
             let state = self.0.lock();
             state
                 .visible
@@ -441,27 +458,19 @@ impl Disk {
                 .collect()
         };
         for pair in entries.windows(2) {
-            assert_eq!(
-                pair[0].log_id.index + 1,
-                pair[1].log_id.index,
-                "hole in a read"
-            );
+            assert_eq!(pair[0].index() + 1, pair[1].index(), "hole in a read");
         }
         entries
     }
 
+    /// The application file `key`, as the page cache holds it (see
+    /// [`Mount::put_blob`]).
+    pub fn blob(&self, key: &str) -> Option<Arc<Vec<u8>>> {
+        self.0.lock().visible.blobs.get(key).cloned()
+    }
+
     /// Attaches a new incarnation of the node; earlier mounts become stale.
-    /// Writes the buggy state machine's data file (planted `lost-applied`).
-    pub(crate) fn store_app_data(&self, data: BTreeMap<String, String>) {
-        self.0.lock().app_data = Some(data);
-    }
-
-    /// The buggy state machine's data file, if it wrote one.
-    pub(crate) fn app_data(&self) -> Option<BTreeMap<String, String>> {
-        self.0.lock().app_data.clone()
-    }
-
-    pub(crate) fn mount(&self) -> Mount {
+    pub fn mount(&self) -> Mount<C> {
         let mut state = self.0.lock();
         state.epoch += 1;
         Mount {
@@ -474,63 +483,63 @@ impl Disk {
 /// The disk as one incarnation of the node sees it: every write checks that
 /// the incarnation is still the current one.
 #[derive(Clone, Debug)]
-pub(crate) struct Mount {
-    disk: Disk,
+pub struct Mount<C: SimTypes> {
+    disk: Disk<C>,
     epoch: u64,
 }
 
-impl Mount {
-    pub(crate) fn disk(&self) -> &Disk {
+impl<C: SimTypes> Mount<C> {
+    pub fn disk(&self) -> &Disk<C> {
         &self.disk
     }
 
     /// Runs `write` on the disk if this mount is still current.
-    fn write<T>(&self, write: impl FnOnce(&mut DiskState) -> io::Result<T>) -> io::Result<T> {
+    fn write<T>(&self, write: impl FnOnce(&mut DiskState<C>) -> io::Result<T>) -> io::Result<T> {
         let mut state = self.disk.0.lock();
         state.check_epoch(self.epoch)?;
         write(&mut state)
     }
 
-    pub(crate) fn save_vote(&self, vote: &Vote) -> io::Result<()> {
+    pub fn save_vote(&self, vote: &VoteOf<C>) -> io::Result<()> {
         self.write(|state| {
             if let Some(current) = &state.visible.vote
-                && vote < current
+                && RaftVote::partial_cmp(vote, current) == Some(std::cmp::Ordering::Less)
             {
                 return Err(invalid(format!("vote {vote} would go back from {current}")));
             }
-            state.write(Op::SaveVote(*vote));
+            state.write(Op::SaveVote(vote.clone()));
             Ok(())
         })
     }
 
-    pub(crate) fn append(&self, entries: Vec<Entry>) -> io::Result<()> {
+    pub fn append(&self, entries: Vec<EntryOf<C>>) -> io::Result<()> {
         self.write(|state| state.append(entries))
     }
 
-    pub(crate) fn truncate_after(&self, after: Option<LogId>) -> io::Result<()> {
+    pub fn truncate_after(&self, after: Option<LogIdOf<C>>) -> io::Result<()> {
         self.write(|state| state.truncate_after(after))
     }
 
-    pub(crate) fn purge(&self, upto: LogId) -> io::Result<()> {
+    pub fn purge(&self, upto: LogIdOf<C>) -> io::Result<()> {
         self.write(|state| {
             state.write(Op::Purge(upto));
             Ok(())
         })
     }
 
-    pub(crate) fn save_committed(&self, committed: Option<LogId>) -> io::Result<()> {
+    pub fn save_committed(&self, committed: Option<LogIdOf<C>>) -> io::Result<()> {
         self.write(|state| {
             state.write(Op::SaveCommitted(committed));
             Ok(())
         })
     }
 
-    pub(crate) fn save_snapshot(
-        &self,
-        snapshot: StoredSnapshot,
-        how: SnapshotWrite,
-    ) -> io::Result<()> {
+    pub fn save_snapshot(&self, snapshot: StoredSnapshot<C>, how: SnapshotWrite) -> io::Result<()> {
         self.write(|state| {
+            match how {
+                SnapshotWrite::Install => state.stats.snapshots_installed += 1,
+                SnapshotWrite::Built => state.stats.snapshots_built += 1,
+            }
             state.write(Op::SaveSnapshot(Arc::new(snapshot), how));
             Ok(())
         })
@@ -539,7 +548,43 @@ impl Mount {
     /// Waits the disk's fsync latency, then makes every pending write
     /// durable. Only an `Ok` means durable: a mount fenced off meanwhile (its
     /// node was killed) gets an error and its writes may be lost.
-    pub(crate) async fn sync(&self) -> io::Result<()> {
+    /// Writes the application file `key` (a state machine's data, say):
+    /// like every write it is durable only after [`Mount::sync`], and a
+    /// crash keeps it only if it falls in the kept prefix.
+    pub fn put_blob(&self, key: &str, data: Vec<u8>) -> io::Result<()> {
+        if key.is_empty() || key.len() > MAX_BLOB_KEY_BYTES {
+            return Err(invalid(format!(
+                "blob key of {} bytes: must be 1..={MAX_BLOB_KEY_BYTES}",
+                key.len()
+            )));
+        }
+        if data.len() > MAX_BLOB_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "blob {key:?} of {} bytes exceeds {MAX_BLOB_BYTES}",
+                    data.len()
+                ),
+            ));
+        }
+        self.write(|state| {
+            if !state.visible.blobs.contains_key(key) && state.visible.blobs.len() >= MAX_BLOBS {
+                return Err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    format!("a disk holds at most {MAX_BLOBS} blobs"),
+                ));
+            }
+            state.write(Op::PutBlob(key.to_owned(), Arc::new(data)));
+            Ok(())
+        })
+    }
+
+    /// The application file `key` as this incarnation sees it.
+    pub fn blob(&self, key: &str) -> Option<Arc<Vec<u8>>> {
+        self.disk.blob(key)
+    }
+
+    pub async fn sync(&self) -> io::Result<()> {
         let latency = self.disk.fsync_latency();
         // madsim rounds every sleep up to 1 ms; a zero latency means none.
         if !latency.is_zero() {
@@ -558,6 +603,12 @@ mod tests {
     use openraft::testing::log_id;
 
     use super::*;
+    use crate::testing::TestConfig as TypeConfig;
+
+    type Entry = EntryOf<TypeConfig>;
+    type Vote = VoteOf<TypeConfig>;
+    type Disk = super::Disk<TypeConfig>;
+    type Mount = super::Mount<TypeConfig>;
 
     fn blank(term: u64, index: u64) -> Entry {
         Entry::new_blank(log_id::<TypeConfig>(term, 1, index))

@@ -15,46 +15,49 @@ use std::ops::{Bound, RangeBounds, RangeInclusive};
 
 use openraft::OptionalSend;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
 
-use std::sync::Arc;
-
-use parking_lot::Mutex;
-
-use super::disk::{Disk, Entry, LogId, Mount, Vote};
-use crate::bugs::Bugs;
-use crate::types::TypeConfig;
+use super::disk::{Disk, Mount};
+use crate::SimTypes;
 
 /// Entries one `limited_get_log_entries` returns at most.
 pub const MAX_ENTRIES_PER_READ: u64 = 4096;
 
-/// The log store of one incarnation of a node.
+/// The log store of one incarnation of a node: a `RaftLogStorage<C>` for
+/// any app, on its [`Disk`].
+///
+/// ```
+/// # use raft_sim::store::{Disk, LogStore};
+/// # openraft::declare_raft_types!(pub Demo: D = String, R = String, AsyncRuntime = twinnet_rt::Runtime);
+/// let disk = Disk::<Demo>::new();
+/// // At every (re)start of the node: a new mount fences off the old one.
+/// let log_store = LogStore::new(disk.mount());
+/// assert_eq!(disk.stats().crashes, 0);
+/// # drop(log_store);
+/// ```
 #[derive(Debug)]
-pub struct LogStore {
-    mount: Mount,
-    bugs: Bugs,
-    /// The vote under the planted `forget-vote` bug: memory only.
-    volatile_vote: Arc<Mutex<Option<Vote>>>,
+pub struct LogStore<C: SimTypes> {
+    mount: Mount<C>,
 }
 
 /// A reader of the same disk; sees every write as soon as it is made.
 #[derive(Clone, Debug)]
-pub struct LogReader {
-    mount: Mount,
-    bugs: Bugs,
-    volatile_vote: Arc<Mutex<Option<Vote>>>,
+pub struct LogReader<C: SimTypes> {
+    mount: Mount<C>,
 }
 
-impl LogStore {
-    pub(crate) fn with_bugs(mount: Mount, bugs: Bugs) -> Self {
-        Self {
-            mount,
-            bugs,
-            volatile_vote: Arc::default(),
-        }
+impl<C: SimTypes> LogStore<C> {
+    /// The log store of the incarnation that holds `mount`.
+    pub fn new(mount: Mount<C>) -> Self {
+        Self { mount }
     }
 
-    pub fn disk(&self) -> &Disk {
+    pub fn disk(&self) -> &Disk<C> {
         self.mount.disk()
+    }
+
+    pub fn mount(&self) -> &Mount<C> {
+        &self.mount
     }
 }
 
@@ -88,21 +91,18 @@ fn index_range(range: &impl RangeBounds<u64>) -> io::Result<Option<RangeInclusiv
     Ok(Some(first..=last))
 }
 
-impl RaftLogReader<TypeConfig> for LogReader {
+impl<C: SimTypes> RaftLogReader<C> for LogReader<C> {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
-    ) -> Result<Vec<Entry>, io::Error> {
+    ) -> Result<Vec<EntryOf<C>>, io::Error> {
         Ok(match index_range(&range)? {
             None => Vec::new(),
             Some(indexes) => self.mount.disk().entries(indexes),
         })
     }
 
-    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        if self.bugs.forget_vote {
-            return Ok(*self.volatile_vote.lock());
-        }
+    async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
         Ok(self.mount.disk().vote())
     }
 
@@ -110,7 +110,7 @@ impl RaftLogReader<TypeConfig> for LogReader {
         &mut self,
         start: u64,
         end: u64,
-    ) -> Result<Vec<Entry>, io::Error> {
+    ) -> Result<Vec<EntryOf<C>>, io::Error> {
         let end = end.min(start.saturating_add(MAX_ENTRIES_PER_READ));
         self.try_get_log_entries(start..end).await
     }
@@ -118,7 +118,7 @@ impl RaftLogReader<TypeConfig> for LogReader {
 
 /// Reports `result` through `callback`; io::Error is not Clone, so the
 /// callback gets a copy with the same kind and message.
-fn report(callback: IOFlushed<TypeConfig>, result: &io::Result<()>) {
+fn report<C: SimTypes>(callback: IOFlushed<C>, result: &io::Result<()>) {
     let copy = match result {
         Ok(()) => Ok(()),
         Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
@@ -126,10 +126,10 @@ fn report(callback: IOFlushed<TypeConfig>, result: &io::Result<()>) {
     callback.io_completed(copy);
 }
 
-impl RaftLogStorage<TypeConfig> for LogStore {
-    type LogReader = LogReader;
+impl<C: SimTypes> RaftLogStorage<C> for LogStore<C> {
+    type LogReader = LogReader<C>;
 
-    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
+    async fn get_log_state(&mut self) -> Result<LogState<C>, io::Error> {
         let (last_purged_log_id, last_log_id) = self.mount.disk().log_state();
         Ok(LogState {
             last_purged_log_id,
@@ -140,17 +140,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_reader(&mut self) -> Self::LogReader {
         LogReader {
             mount: self.mount.clone(),
-            bugs: self.bugs,
-            volatile_vote: Arc::clone(&self.volatile_vote),
         }
     }
 
-    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
-        if self.bugs.forget_vote {
-            // Planted bug: never reaches the disk, gone at the next restart.
-            *self.volatile_vote.lock() = Some(*vote);
-            return Ok(());
-        }
+    async fn save_vote(&mut self, vote: &VoteOf<C>) -> Result<(), io::Error> {
         self.mount.save_vote(vote)?;
         self.mount.sync().await
     }
@@ -159,33 +152,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// crash loses it, the recovered value is older, which openraft accepts
     /// (it re-applies less on start-up); it can never be newer than the
     /// durable log, because only prefixes of the writes survive.
-    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+    async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         self.mount.save_committed(committed)?;
         self.mount.sync().await
     }
 
-    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+    async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
         Ok(self.mount.disk().committed())
     }
 
     /// Writes the entries (readable at once), waits out one fsync, and only
     /// then calls `callback`. The wait is inline: openraft serialises log IO
     /// anyway, and an inline fsync cannot complete out of order.
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: IOFlushed<TypeConfig>,
-    ) -> Result<(), io::Error>
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> Result<(), io::Error>
     where
-        I: IntoIterator<Item = Entry> + OptionalSend,
+        I: IntoIterator<Item = EntryOf<C>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let written = self.mount.append(entries.into_iter().collect());
-        if self.bugs.early_ack {
-            // Planted bug: acknowledged while still in the page cache.
-            report(callback, &written);
-            return written;
-        }
         let result = match written {
             Ok(()) => self.mount.sync().await,
             Err(e) => Err(e),
@@ -194,11 +178,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         result
     }
 
-    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+    async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         self.mount.truncate_after(last_log_id)
     }
 
-    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+    async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
         self.mount.purge(log_id)
     }
 }
@@ -213,7 +197,15 @@ mod tests {
     use openraft::type_config::TypeConfigExt;
 
     use super::*;
-    use crate::store::{CrashPolicy, open};
+    use crate::store::CrashPolicy;
+    use crate::testing::TestConfig as TypeConfig;
+
+    type Entry = EntryOf<TypeConfig>;
+    type Vote = VoteOf<TypeConfig>;
+
+    fn open(disk: Disk<TypeConfig>) -> std::future::Ready<(LogStore<TypeConfig>, ())> {
+        std::future::ready((LogStore::new(disk.mount()), ()))
+    }
 
     fn blanks(indexes: RangeInclusive<u64>) -> Vec<Entry> {
         indexes

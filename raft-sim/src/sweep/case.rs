@@ -10,16 +10,16 @@ use futures::future::{self, Either};
 use madsim_net::artifact::{Artifact, SCHEMA_VERSION, Status};
 use madsim_net::{NetBackend, time};
 
-use super::{RunConfig, SeedResult};
-use crate::check;
+use super::{Coverage, RunConfig, SeedResult};
+use crate::app::App;
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::invariants::{self, LeaderWatch};
-use crate::nemesis::{self, Schedule};
-use crate::runner::replay_command;
+use crate::nemesis::{self, ClusterControl, Schedule, TimeScale};
 use crate::store::CrashPolicy;
 use crate::workload::{self, HistoryEvent, Model};
 
-/// After the nemesis stops, a leader must be elected and a write commit within this.
+/// After the nemesis stops, a leader must be elected and a write commit
+/// within this (at [`TimeScale::UNIT`]; it stretches with the app's timing).
 const LIVENESS_BOUND: Duration = Duration::from_secs(30);
 /// How often the leader-per-term invariant samples every node's metrics.
 const WATCH_INTERVAL: Duration = Duration::from_millis(10);
@@ -54,10 +54,10 @@ pub struct RunLabel {
 
 impl RunLabel {
     /// A seed of the simulated sweep: replayable bit for bit.
-    pub fn simulated(seed: u64, replay_flags: &str) -> RunLabel {
+    pub fn simulated(replay: String) -> RunLabel {
         RunLabel {
             name: "raft-sweep".into(),
-            replay: replay_command(seed, replay_flags),
+            replay,
         }
     }
 }
@@ -68,6 +68,7 @@ pub struct Outcome {
     pub history: Vec<HistoryEvent>,
     pub faults: serde_json::Value,
     pub fault_count: u64,
+    pub coverage: Coverage,
     pub counters: serde_json::Value,
     pub trace_hash: u64,
     pub simulated: Duration,
@@ -77,10 +78,10 @@ pub struct Outcome {
 impl Outcome {
     /// The seed's result; its artifact and history are written to `dir`
     /// when it failed or when `keep` says so.
-    pub fn finish(
+    pub fn finish<A: App>(
         self,
         seed: u64,
-        config: &RunConfig,
+        config: &RunConfig<A>,
         dir: &Path,
         keep: bool,
         label: &RunLabel,
@@ -123,6 +124,7 @@ impl Outcome {
             wall_us: self.wall.as_micros() as u64,
             trace_hash,
             faults: self.fault_count,
+            coverage: self.coverage,
             artifact: artifact_path,
             history: history_path,
         }
@@ -136,32 +138,42 @@ fn write_history(dir: &Path, name: &str, seed: u64, history: &[HistoryEvent]) ->
     Some(path)
 }
 
-/// One chaos case on `backend`: a cluster, the workload under the
-/// nemesis, then the checks. The same on every backend.
-pub async fn run_case<B: NetBackend>(backend: B, config: RunConfig, seed: u64) -> Outcome {
+/// One chaos case on `backend`: a cluster of the app, the workload under
+/// the nemesis, then the checks. The same on every backend.
+pub async fn run_case<B: NetBackend, A: App>(
+    backend: B,
+    config: RunConfig<A>,
+    seed: u64,
+) -> Outcome {
     let start = time::Instant::now();
     let options = ClusterOptions {
         nodes: config.nodes,
         voters: config.nodes,
         crash: CrashPolicy::LoseRandomSuffix,
-        bugs: config.bugs,
     };
-    let cluster = match Cluster::start(backend, options).await {
+    let cluster = match Cluster::start(backend, config.app.clone(), options).await {
         Ok(cluster) => cluster,
         Err(err) => return failed_setup(format!("cluster start: {err}")),
     };
     let mut failures = Vec::new();
-    let (history, faults) = drive(&cluster, &config, seed, &mut failures).await;
+    let driven = drive(&cluster, &config, seed, &mut failures).await;
     settle(&cluster, &mut failures).await;
-    if let Err(violation) = linearizability(&history, config.workload.model) {
+    if let Err(violation) = linearizability(&driven.history, config.workload.model) {
         failures.push(format!("linearizability: {violation}"));
     }
-    let fault_count = faults.as_array().map_or(0, |f| f.len() as u64);
+    let disks: Vec<_> = cluster
+        .node_ids()
+        .into_iter()
+        .filter_map(|id| cluster.disk(id).ok().map(|d| d.stats()))
+        .collect();
+    let coverage = Coverage::measure(&driven.watch, &driven.applied, &disks);
+    let fault_count = driven.applied.len() as u64;
     Outcome {
         failures,
-        history,
-        faults,
+        history: driven.history,
+        faults: serde_json::to_value(&driven.applied).unwrap_or_default(),
         fault_count,
+        coverage,
         counters: serde_json::to_value(cluster.backend.counters()).unwrap_or_default(),
         trace_hash: cluster.backend.trace_hash(),
         simulated: start.elapsed(),
@@ -172,17 +184,20 @@ pub async fn run_case<B: NetBackend>(backend: B, config: RunConfig, seed: u64) -
 /// Checks the recorded history with the checker's default (step, not
 /// time) budgets, so the verdict is as reproducible as the seed.
 fn linearizability(history: &[HistoryEvent], model: Model) -> Result<(), String> {
-    let parsed = check::parse_str(&workload::to_jsonl(history))
+    let parsed = twinnet_check::parse_str(&workload::to_jsonl(history))
         .map_err(|e| format!("history unreadable: {e}"))?;
     let kind = match model {
-        Model::RegisterCas => check::ModelKind::RegisterCas,
-        Model::KvAppend => check::ModelKind::KvAppend,
+        Model::RegisterCas => twinnet_check::ModelKind::RegisterCas,
+        Model::KvAppend => twinnet_check::ModelKind::KvAppend,
+        Model::VersionedCas => twinnet_check::ModelKind::VersionedCas,
     };
-    let report =
-        check::check(&parsed, kind).map_err(|e| format!("history does not fit the model: {e}"))?;
+    let report = twinnet_check::check(&parsed, kind)
+        .map_err(|e| format!("history does not fit the model: {e}"))?;
     match report.verdict {
-        check::Verdict::Linearizable => Ok(()),
-        check::Verdict::NotLinearizable | check::Verdict::Unknown => Err(report.to_string()),
+        twinnet_check::Verdict::Linearizable => Ok(()),
+        twinnet_check::Verdict::NotLinearizable | twinnet_check::Verdict::Unknown => {
+            Err(report.to_string())
+        }
     }
 }
 
@@ -193,6 +208,7 @@ pub fn failed_setup(why: String) -> Outcome {
         history: Vec::new(),
         faults: serde_json::Value::Null,
         fault_count: 0,
+        coverage: Coverage::default(),
         counters: serde_json::Value::Null,
         trace_hash: 0,
         simulated: Duration::ZERO,
@@ -200,30 +216,41 @@ pub fn failed_setup(why: String) -> Outcome {
     }
 }
 
+/// What the workload and the nemesis left behind.
+struct Driven {
+    history: Vec<HistoryEvent>,
+    applied: Vec<nemesis::AppliedFault>,
+    watch: LeaderWatch,
+}
+
 /// The workload and the nemesis at once, with the leader watch sampling
 /// until the workload is done.
-async fn drive<B: NetBackend>(
-    cluster: &Cluster<B>,
-    config: &RunConfig,
+async fn drive<B: NetBackend, A: App>(
+    cluster: &Cluster<B, A>,
+    config: &RunConfig<A>,
     seed: u64,
     failures: &mut Vec<String>,
-) -> (Vec<HistoryEvent>, serde_json::Value) {
-    if let Err(err) = cluster.wait_for_leader(Duration::from_secs(10)).await {
+) -> Driven {
+    let scale = cluster.time_scale();
+    let mut watch = LeaderWatch::for_config::<A::C>();
+    if let Err(err) = cluster
+        .wait_for_leader(scale.duration(Duration::from_secs(10)))
+        .await
+    {
         failures.push(format!("liveness: no initial leader: {err}"));
     }
     let task = match workload::start(cluster, config.workload.clone()) {
         Ok(task) => task,
         Err(err) => {
             failures.push(format!("workload: {err}"));
-            return (Vec::new(), serde_json::Value::Null);
+            return Driven {
+                history: Vec::new(),
+                applied: Vec::new(),
+                watch,
+            };
         }
     };
-    let preset = config
-        .nemesis
-        .parse()
-        .unwrap_or(nemesis::NemesisPreset::None);
-    let schedule = schedule(preset, config, seed);
-    let mut watch = LeaderWatch::new();
+    let schedule = schedule(config, seed, scale);
     let watching = async {
         let mut task = std::pin::pin!(task);
         loop {
@@ -235,13 +262,10 @@ async fn drive<B: NetBackend>(
         }
     };
     let (faults, history) = future::join(nemesis::run(cluster, &schedule), watching).await;
-    let faults = match faults {
-        Ok(applied) => serde_json::to_value(applied).unwrap_or_default(),
-        Err(err) => {
-            failures.push(format!("nemesis: {err}"));
-            serde_json::Value::Null
-        }
-    };
+    let applied = faults.unwrap_or_else(|err| {
+        failures.push(format!("nemesis: {err}"));
+        Vec::new()
+    });
     let history = history.unwrap_or_else(|err| {
         failures.push(format!("workload: {err}"));
         Vec::new()
@@ -249,39 +273,45 @@ async fn drive<B: NetBackend>(
     for violation in watch.violations() {
         failures.push(format!("invariant: {violation}"));
     }
-    (history, faults)
+    Driven {
+        history,
+        applied,
+        watch,
+    }
 }
 
 /// The fault schedule: from the simulation's RNG under the simulator (the
 /// seed made it), from `seed` directly on a real network.
-fn schedule(preset: nemesis::NemesisPreset, config: &RunConfig, seed: u64) -> Schedule {
+fn schedule<A: App>(config: &RunConfig<A>, seed: u64, scale: TimeScale) -> Schedule {
     let duration = expected_duration(config);
     if cfg!(madsim) {
-        Schedule::generate(preset, config.nodes, duration)
+        Schedule::generate_scaled(config.nemesis, config.nodes, duration, scale)
     } else {
         use rand08::SeedableRng;
         let mut rng = rand08::rngs::StdRng::seed_from_u64(seed);
-        Schedule::generate_with(&mut rng, preset, config.nodes, duration)
+        Schedule::generate_with(&mut rng, config.nemesis, config.nodes, duration, scale)
     }
 }
 
 /// How long the nemesis schedule spans: about as long as the workload.
-fn expected_duration(config: &RunConfig) -> Duration {
+fn expected_duration<A: App>(config: &RunConfig<A>) -> Duration {
     let per_client = config.workload.ops.div_ceil(config.workload.clients.max(1)) as u64;
     let per_op_ms = config.workload.think_ms + 15;
     Duration::from_millis((per_client * per_op_ms).max(10_000))
 }
 
 /// Heals everything, then checks liveness and that the nodes agree.
-async fn settle<B: NetBackend>(cluster: &Cluster<B>, failures: &mut Vec<String>) {
+async fn settle<B: NetBackend, A: App>(cluster: &Cluster<B, A>, failures: &mut Vec<String>) {
+    let bound = cluster
+        .time_scale()
+        .duration(LIVENESS_BOUND)
+        .max(LIVENESS_BOUND);
     if let Err(err) = nemesis::stop(cluster).await {
         failures.push(format!("nemesis stop: {err}"));
     }
-    match invariants::liveness(cluster, LIVENESS_BOUND).await {
+    match invariants::liveness(cluster, bound).await {
         Ok(_) => {
-            if let Err(violation) =
-                invariants::applied_prefixes_agree(cluster, LIVENESS_BOUND).await
-            {
+            if let Err(violation) = invariants::applied_prefixes_agree(cluster, bound).await {
                 failures.push(format!("invariant: {violation}"));
             }
         }

@@ -8,49 +8,53 @@ use madsim_net::SimBackend;
 use madsim_net::artifact::Artifact;
 
 use super::case::{self, Outcome, RunLabel, failed_setup, print_one};
-use super::{ReplayArgs, RunArgs, RunConfig, SweepArgs};
-use crate::runner::{self, replay_command};
+use super::{CoverageTotals, ReplayArgs, RunArgs, RunConfig, SweepArgs};
+use crate::app::App;
+use crate::nemesis::NemesisPreset;
+use crate::runner;
 
 /// Simulated time one seed may take before it counts as hung.
 const SEED_TIME_LIMIT: Duration = Duration::from_secs(1_800);
 
-pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
-    let config = args.run.config().map_err(anyhow::Error::msg)?;
+pub fn sweep<A: App>(app: A, args: &SweepArgs) -> anyhow::Result<ExitCode> {
+    let config = args.run.config(app).map_err(anyhow::Error::msg)?;
     let jobs = args.sweep.jobs.unwrap_or_else(runner::default_jobs);
-    let replay_flags = args.run.replay_flags();
     let started = Instant::now();
-    let results = runner::run_seeds("sweep", args.sweep.seeds.clone(), jobs, |seed| {
+    let label = format!("sweep {}", config.app_name);
+    let results = runner::run_seeds(&label, args.sweep.seeds.clone(), jobs, |seed| {
         let outcome = run_seed(seed, &config);
         outcome.finish(
             seed,
             &config,
             &args.run.artifacts,
             args.sweep.keep_artifacts,
-            &RunLabel::simulated(seed, &replay_flags),
+            &RunLabel::simulated(args.run.replay_command(seed)),
         )
     })?;
     let summary = runner::summarize(&results, started.elapsed(), jobs);
     runner::print_summary(
         &format!(
-            "sweep: {}-node Raft cluster, {} ops/seed ({}), nemesis {}{}",
+            "sweep: {} ({:?}), {}-node cluster, {} ops/seed ({}), nemesis {}",
+            config.app_name,
+            config.app,
             config.nodes,
             config.workload.ops,
             config.workload.model,
             config.nemesis,
-            if config.bugs.is_none() {
-                String::new()
-            } else {
-                format!(", bugs {:?}", config.bugs)
-            }
         ),
         &summary,
     );
+    let coverage = CoverageTotals::add_up(
+        results.iter().map(|r| &r.coverage),
+        config.nemesis != NemesisPreset::None,
+    );
+    runner::print_coverage(&coverage);
     for failed in results.iter().filter(|r| !r.passed) {
         println!("FAILED seed {}:", failed.seed);
         for failure in &failed.failures {
             println!("  {failure}");
         }
-        println!("  replay: {}", replay_command(failed.seed, &replay_flags));
+        println!("  replay: {}", args.run.replay_command(failed.seed));
         if let Some(path) = &failed.artifact {
             println!(
                 "  artifact: {} (raft-sim replay {})",
@@ -60,7 +64,12 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if let Some(path) = &args.sweep.report {
-        let report = serde_json::json!({ "config": config, "summary": summary, "seeds": results });
+        let report = serde_json::json!({
+            "config": config,
+            "summary": summary,
+            "coverage": coverage,
+            "seeds": results,
+        });
         runner::write_report(path, &report)?;
     }
     Ok(if summary.seeds_failed == 0 {
@@ -70,15 +79,14 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let config = args.run.config().map_err(anyhow::Error::msg)?;
-    let replay_flags = args.run.replay_flags();
+pub fn run<A: App>(app: A, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let config = args.run.config(app).map_err(anyhow::Error::msg)?;
     let result = run_seed(args.seed, &config).finish(
         args.seed,
         &config,
         &args.run.artifacts,
         true,
-        &RunLabel::simulated(args.seed, &replay_flags),
+        &RunLabel::simulated(args.run.replay_command(args.seed)),
     );
     print_one(&result);
     Ok(if result.passed {
@@ -88,11 +96,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+pub fn replay<A: App>(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let artifact = Artifact::read_from(&args.artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let config: RunConfig =
+    let config: RunConfig<A> =
         serde_json::from_value(artifact.config.get("run").cloned().unwrap_or_default())
-            .with_context(|| format!("{} holds no raft-sim run config", args.artifact.display()))?;
+            .with_context(|| {
+                format!(
+                    "{} holds no run config of this app (or an unknown nemesis preset or model)",
+                    args.artifact.display()
+                )
+            })?;
     let outcome = run_seed(artifact.seed, &config);
     let hash = Artifact::trace_hash_hex(outcome.trace_hash);
     println!(
@@ -116,7 +129,7 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs one seed in a fresh simulation; never panics.
-pub fn run_seed(seed: u64, config: &RunConfig) -> Outcome {
+pub fn run_seed<A: App>(seed: u64, config: &RunConfig<A>) -> Outcome {
     let wall = Instant::now();
     let outcome = runner::simulate(seed, SEED_TIME_LIMIT, || {
         simulate_seed(config.clone(), seed)
@@ -126,7 +139,7 @@ pub fn run_seed(seed: u64, config: &RunConfig) -> Outcome {
     outcome
 }
 
-async fn simulate_seed(config: RunConfig, seed: u64) -> Outcome {
+async fn simulate_seed<A: App>(config: RunConfig<A>, seed: u64) -> Outcome {
     match SimBackend::new() {
         Ok(backend) => case::run_case(backend, config, seed).await,
         Err(err) => failed_setup(format!("setup: {err}")),

@@ -1,0 +1,225 @@
+//! The nemesis against a 5-node cluster in the simulator: a `standard`
+//! fault schedule for ~20 simulated seconds under a background writer, then
+//! the faults stop and the cluster must recover (liveness), with election
+//! safety throughout ([`LeaderWatch`]), agreeing logs and state machines,
+//! and every acknowledged write readable. Over 5 seeds by default
+//! (`TWINNET_SEEDS=N` for more, `TWINNET_SEED=N` for one); a `hostile`
+//! schedule over 2. `TWINNET_VERBOSE=1` prints every step.
+#![cfg(madsim)]
+
+use std::time::Duration;
+
+use example_kv::KvApp;
+use example_kv::types::KvCommand;
+use madsim::runtime::Runtime;
+use madsim_net::time::{self, Instant};
+use madsim_net::{EventKind, NetBackend, SimBackend};
+use raft_sim::cluster::{Cluster, ClusterOptions};
+use raft_sim::invariants::{self, LeaderWatch};
+use raft_sim::nemesis::{self, NemesisPreset, Outcome, Schedule};
+
+const RUN: Duration = Duration::from_secs(20);
+const RECOVERY: Duration = Duration::from_secs(30);
+/// One write may take this long before the writer moves on.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Writes the background writer issues at most.
+const MAX_WRITES: usize = 2_000;
+
+fn seeds() -> std::ops::Range<u64> {
+    raft_sim::seeds::from_env(5)
+}
+
+/// What one seed's run saw, for the test's output.
+#[derive(Debug)]
+struct Summary {
+    steps: usize,
+    applied: usize,
+    skipped: usize,
+    acked: usize,
+    terms: usize,
+    liveness: Duration,
+}
+
+async fn run_seed(preset: NemesisPreset) -> Result<Summary, String> {
+    let backend = SimBackend::new().map_err(|e| e.to_string())?;
+    let cluster = Cluster::start(backend, KvApp::default(), ClusterOptions::voters(5))
+        .await
+        .map_err(|e| e.to_string())?;
+    cluster
+        .wait_for_leader(Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())?;
+    let schedule = Schedule::generate(preset, 5, RUN);
+    if schedule.is_empty() || !schedule.unpaired_episodes().is_empty() {
+        return Err(format!("bad schedule: {schedule:?}"));
+    }
+
+    // Background writer on the client node: unique keys until the run ends.
+    let mut client = cluster.client();
+    let writer = cluster
+        .spawn_client(async move {
+            let deadline = Instant::now() + RUN;
+            let mut acked = Vec::new();
+            for i in 0..MAX_WRITES {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let put = KvCommand::Put {
+                    key: format!("k{i}"),
+                    value: format!("v{i}"),
+                };
+                if let Ok(Ok(response)) = time::timeout(WRITE_TIMEOUT, client.write(put)).await
+                    && response.ok
+                {
+                    acked.push(i);
+                }
+                time::sleep(Duration::from_millis(20)).await;
+            }
+            acked
+        })
+        .map_err(|e| e.to_string())?;
+
+    let mut watch = LeaderWatch::for_config::<example_kv::types::TypeConfig>();
+    let (applied, acked) = watch
+        .observe(&cluster, Duration::from_millis(10), async {
+            let applied = nemesis::run(&cluster, &schedule).await;
+            (applied, writer.await)
+        })
+        .await;
+    if std::env::var_os("TWINNET_VERBOSE").is_some() {
+        for a in applied.iter().flatten() {
+            eprintln!("{a}");
+        }
+        eprintln!("leaders by term: {:?}", watch.leaders_by_term());
+    }
+    let applied = applied.map_err(|e| format!("nemesis: {e}"))?;
+    let acked = acked.map_err(|e| format!("writer: {e}"))?;
+    if applied.len() < schedule.len() {
+        return Err(format!(
+            "{} of {} steps applied",
+            applied.len(),
+            schedule.len()
+        ));
+    }
+    let failed: Vec<String> = applied
+        .iter()
+        .filter(|a| matches!(a.outcome, Outcome::Failed { .. }))
+        .map(|a| a.to_string())
+        .collect();
+    if !failed.is_empty() {
+        return Err(format!("nemesis steps failed: {failed:#?}"));
+    }
+    // Every step is an event in the trace.
+    let is_step_note = |kind: &EventKind| matches!(kind, EventKind::Note { text } if text.starts_with("nemesis step"));
+    let notes = cluster
+        .backend
+        .events()
+        .iter()
+        .filter(|e| is_step_note(&e.kind))
+        .count();
+    if notes != applied.len() {
+        return Err(format!("{notes} nemesis notes for {} steps", applied.len()));
+    }
+
+    nemesis::stop(&cluster)
+        .await
+        .map_err(|e| format!("stop: {e}"))?;
+    let liveness = watch
+        .observe(
+            &cluster,
+            Duration::from_millis(10),
+            invariants::liveness(&cluster, RECOVERY),
+        )
+        .await
+        .map_err(|v| v.to_string())?;
+    watch.check().map_err(|v| v.to_string())?;
+    invariants::applied_prefixes_agree(&cluster, RECOVERY)
+        .await
+        .map_err(|v| v.to_string())?;
+
+    // Every acknowledged write survived the crashes and partitions.
+    let mut reader = cluster.client();
+    let check = acked.clone();
+    let lost = cluster
+        .on_client(async move {
+            let mut lost = Vec::new();
+            for i in check {
+                match reader.read(&format!("k{i}")).await {
+                    Ok(Some(v)) if v == format!("v{i}") => {}
+                    other => lost.push((i, format!("{other:?}"))),
+                }
+            }
+            lost
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if !lost.is_empty() {
+        return Err(format!("acknowledged writes lost: {lost:?}"));
+    }
+    let skipped = applied
+        .iter()
+        .filter(|a| matches!(a.outcome, Outcome::Skipped { .. }))
+        .count();
+    Ok(Summary {
+        steps: schedule.len(),
+        applied: applied.len() - skipped,
+        skipped,
+        acked: acked.len(),
+        terms: watch.leaders_by_term().len(),
+        liveness,
+    })
+}
+
+/// Runs [`run_seed`] under `preset` for each of `seeds`.
+fn sweep(preset: NemesisPreset, seeds: std::ops::Range<u64>) {
+    for seed in seeds {
+        let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
+        match runtime.block_on(run_seed(preset)) {
+            Ok(summary) => {
+                assert!(summary.acked > 0, "seed {seed}: no write acknowledged");
+                assert!(summary.applied > 0, "seed {seed}: no fault applied");
+                assert!(summary.applied + summary.skipped >= summary.steps);
+                assert!(summary.terms >= 1 && summary.liveness <= RECOVERY);
+                eprintln!("{preset} seed {seed}: {summary:?}");
+            }
+            Err(err) => panic!("{preset} seed {seed}: {err} (rerun: TWINNET_SEED={seed})"),
+        }
+    }
+}
+
+#[test]
+fn standard_nemesis_keeps_invariants_and_recovers() {
+    sweep(NemesisPreset::Standard, seeds());
+}
+
+/// Hostile faults overlap (two at once, leader pauses, 25% loss, bandwidth
+/// squeezes): fewer seeds, same checks.
+#[test]
+fn hostile_nemesis_keeps_invariants_and_recovers() {
+    let seeds = seeds();
+    let few = seeds.start..seeds.end.min(seeds.start + 2);
+    sweep(NemesisPreset::Hostile, few);
+}
+
+/// The same seed plays the same faults: the schedules and trace hashes of
+/// two runs agree.
+#[test]
+fn nemesis_runs_replay_per_seed() {
+    let once = |seed: u64| {
+        let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
+        runtime.block_on(async {
+            let backend = SimBackend::new().expect("simulation");
+            let cluster = Cluster::start(backend, KvApp::default(), ClusterOptions::voters(3))
+                .await
+                .expect("cluster");
+            let schedule = Schedule::generate(NemesisPreset::Hostile, 3, Duration::from_secs(5));
+            let applied = nemesis::run(&cluster, &schedule).await.expect("run");
+            nemesis::stop(&cluster).await.expect("stop");
+            let outcomes: Vec<String> = applied.iter().map(|a| a.to_string()).collect();
+            (outcomes, cluster.backend.trace_hash())
+        })
+    };
+    let first = once(7);
+    assert!(!first.0.is_empty());
+    assert_eq!(first, once(7));
+}

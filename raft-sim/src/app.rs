@@ -1,0 +1,212 @@
+//! What twinnet needs to know about the user's application: the [`App`]
+//! trait, the [`RaftHandle`] a running node hands to the harness, and the
+//! [`NodeStart`] context a node is started with.
+//!
+//! An app is a value (serde, so a seed's artifact can rebuild it for a
+//! replay) that says how to start one node, how a client issues one
+//! operation of the workload, and how to digest a node's state machine.
+//! Everything else (membership, leaders, faults, checks) the harness does
+//! itself through openraft's own API.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use openraft::async_runtime::WatchReceiver;
+use openraft::storage::RaftStateMachine;
+use openraft::type_config::alias::LogIdOf;
+use openraft::{Config, Raft, RaftMetrics, RaftTypeConfig};
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::SimTypes;
+use crate::store::Disk;
+use crate::workload::{Model, Op, Outcome};
+
+/// The node record of the app's `C`, as openraft keeps it in memberships.
+pub type NodeOf<A> = <<A as App>::C as RaftTypeConfig>::Node;
+
+/// A node's state machine, reduced to what must be equal on every node
+/// that applied the same log: `applied` and a digest of the state (the
+/// state's own bytes, or a hash of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDigest<C: RaftTypeConfig> {
+    pub applied: Option<LogIdOf<C>>,
+    pub digest: Vec<u8>,
+}
+
+/// The user's application under test.
+///
+/// ```ignore
+/// impl App for MyApp {
+///     type C = MyTypeConfig;
+///     type Handle = openraft::Raft<MyTypeConfig, MyStateMachine>;
+///     type Client = MyClient;
+///     fn name(&self) -> &str { "my-app" }
+///     fn raft_config(&self) -> openraft::Config { my_app::raft_config() }
+///     fn node(&self, _id: u64, ip: IpAddr) -> BasicNode { BasicNode::new(format!("{ip}:7400")) }
+///     async fn start(self, node: NodeStart<Self>) { my_app::run_node(node).await }
+///     fn client(&self, nodes: &[(u64, IpAddr)]) -> MyClient { MyClient::new(nodes) }
+///     async fn invoke(&self, client: &mut MyClient, op: &Op) -> Outcome { ... }
+///     async fn state_digest(&self, node: &Self::Handle) -> Result<StateDigest<MyTypeConfig>, String> { ... }
+/// }
+/// ```
+pub trait App: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The app's openraft types.
+    type C: SimTypes;
+    /// What a running node publishes for the harness (usually its `Raft`).
+    type Handle: RaftHandle<Self::C>;
+    /// A client of the app; each client process of the workload has one.
+    type Client: Send + 'static;
+
+    /// A short name, for tables, artifacts and `--app`.
+    fn name(&self) -> &str;
+
+    /// The Raft timing and policies the app runs with. The harness reads
+    /// the heartbeat and election timeout from it (the nemesis scales its
+    /// fault durations to the election timeout).
+    fn raft_config(&self) -> Config;
+
+    /// The membership record of node `id`, whose address is `ip`.
+    fn node(&self, id: u64, ip: IpAddr) -> NodeOf<Self>;
+
+    /// Runs node `start.id` until it is killed: open the disk, build the
+    /// stores, `Raft::new`, [`NodeStart::publish`] the handle, serve. The
+    /// same body runs again at every restart, on the same disk.
+    fn start(self, start: NodeStart<Self>) -> impl Future<Output = ()> + Send + 'static;
+
+    /// A client of the cluster whose nodes have these addresses.
+    fn client(&self, nodes: &[(u64, IpAddr)]) -> Self::Client;
+
+    /// Issues one operation of the workload and says what came of it.
+    fn invoke(&self, client: &mut Self::Client, op: &Op) -> impl Future<Output = Outcome> + Send;
+
+    /// The data models whose operations [`App::invoke`] understands; the
+    /// first is the default.
+    fn models(&self) -> Vec<Model> {
+        vec![Model::RegisterCas]
+    }
+
+    /// A write after the faults stopped, to prove the cluster still
+    /// commits: by default a `write` of a fresh key through the workload's
+    /// own operation.
+    fn liveness_write(
+        &self,
+        client: &mut Self::Client,
+        key: String,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        let op = Op::write(key, 1);
+        async move {
+            match self.invoke(client, &op).await {
+                Outcome::Ok(_) => Ok(()),
+                Outcome::Fail(why) => Err(why.unwrap_or_else(|| "refused".into())),
+                Outcome::Unknown(why) => Err(why),
+            }
+        }
+    }
+
+    /// The state of node `node`'s state machine, digested. Called once
+    /// every node applied the same log; all digests must be equal.
+    fn state_digest(
+        &self,
+        node: &Self::Handle,
+    ) -> impl Future<Output = Result<StateDigest<Self::C>, String>> + Send;
+}
+
+/// What the harness needs of a running node: its metrics and openraft's
+/// admin calls. Implemented for every `openraft::Raft`.
+pub trait RaftHandle<C: SimTypes>: Clone + Send + Sync + 'static {
+    fn metrics(&self) -> RaftMetrics<C>;
+    fn initialize(
+        &self,
+        members: BTreeMap<u64, C::Node>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn add_learner(
+        &self,
+        id: u64,
+        node: C::Node,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn change_membership(
+        &self,
+        voters: BTreeSet<u64>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    /// Asks the node to build a snapshot now.
+    fn trigger_snapshot(&self) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+impl<C, SM> RaftHandle<C> for Raft<C, SM>
+where
+    C: SimTypes,
+    SM: RaftStateMachine<C>,
+{
+    fn metrics(&self) -> RaftMetrics<C> {
+        self.metrics().borrow_watched().clone()
+    }
+
+    async fn initialize(&self, members: BTreeMap<u64, C::Node>) -> Result<(), String> {
+        Raft::initialize(self, members)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn add_learner(&self, id: u64, node: C::Node) -> Result<(), String> {
+        Raft::add_learner(self, id, node, true)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn change_membership(&self, voters: BTreeSet<u64>) -> Result<(), String> {
+        Raft::change_membership(self, voters, false)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn trigger_snapshot(&self) -> Result<(), String> {
+        self.trigger().snapshot().await.map_err(|e| e.to_string())
+    }
+}
+
+/// Where the harness finds a running node's handle; emptied when the node
+/// is killed, refilled by the next incarnation.
+pub(crate) struct Slot<H>(Arc<Mutex<Option<H>>>);
+
+impl<H> Clone for Slot<H> {
+    fn clone(&self) -> Self {
+        Slot(Arc::clone(&self.0))
+    }
+}
+
+impl<H: Clone> Slot<H> {
+    pub(crate) fn new() -> Self {
+        Slot(Arc::new(Mutex::new(None)))
+    }
+    pub(crate) fn get(&self) -> Option<H> {
+        self.0.lock().clone()
+    }
+    pub(crate) fn set(&self, handle: Option<H>) {
+        *self.0.lock() = handle;
+    }
+}
+
+/// What [`App::start`] is given: who the node is, where it is, its disk
+/// (the same one at every restart), the Raft config, and where to publish
+/// its handle.
+pub struct NodeStart<A: App> {
+    pub id: u64,
+    pub ip: IpAddr,
+    pub disk: Disk<A::C>,
+    pub config: Arc<Config>,
+    pub(crate) slot: Slot<A::Handle>,
+}
+
+impl<A: App> NodeStart<A> {
+    /// Hands the running node's handle to the harness; call it once `Raft`
+    /// is up (the harness waits for it after every start).
+    pub fn publish(&self, handle: A::Handle) {
+        self.slot.set(Some(handle));
+    }
+}

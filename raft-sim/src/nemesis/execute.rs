@@ -1,0 +1,607 @@
+//! Playing a schedule against a cluster, and stopping the nemesis.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use madsim_net::rand::Rng;
+use madsim_net::time::{self, Instant};
+use madsim_net::{FailureInjector, LinkImpairment, NetBackend, Partition, PartitionId};
+use openraft::ServerState;
+use serde::Serialize;
+
+use super::fault::{Fault, PartitionKind, Target};
+use super::generate::TimeScale;
+use super::schedule::{Schedule, Step};
+use super::{LEADER_WAIT, NodeId};
+use crate::app::App;
+use crate::cluster::{Cluster, ClusterError};
+
+const POLL: Duration = Duration::from_millis(10);
+
+/// The cluster operations the nemesis needs, so it drives any app: node
+/// lifecycle, the network's links, and who leads. [`Cluster`] of every
+/// [`App`] implements it.
+pub trait ClusterControl {
+    /// The Raft nodes (ids `0..n`).
+    fn raft_nodes(&self) -> Vec<NodeId>;
+    /// Every backend node, the client node too (link bursts impair all).
+    fn backend_nodes(&self) -> Vec<madsim_net::NodeId>;
+    /// The backend's injector: the clock and the event log steps go to.
+    fn injector(&self) -> &Arc<FailureInjector>;
+    /// Whether node `id` runs (it may still be paused).
+    fn is_running(&self, id: NodeId) -> bool;
+    /// Every running node that believes it leads, with its term.
+    fn leaders(&self) -> Vec<(NodeId, u64)>;
+    /// How the fault times stretch to the app's Raft timing.
+    fn time_scale(&self) -> TimeScale;
+    /// Kills node `id`; returns how many unsynced writes its disk lost.
+    fn kill(&self, id: NodeId) -> impl Future<Output = Result<usize, ClusterError>>;
+    fn restart(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
+    fn pause(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
+    fn resume(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
+    fn partition(
+        &self,
+        partition: Partition,
+    ) -> impl Future<Output = Result<PartitionId, ClusterError>>;
+    fn heal(&self, which: Option<PartitionId>) -> impl Future<Output = Result<(), ClusterError>>;
+    fn set_link(
+        &self,
+        from: madsim_net::NodeId,
+        to: madsim_net::NodeId,
+        impairment: LinkImpairment,
+    ) -> impl Future<Output = Result<(), ClusterError>>;
+    fn clear_link(
+        &self,
+        from: madsim_net::NodeId,
+        to: madsim_net::NodeId,
+    ) -> impl Future<Output = Result<(), ClusterError>>;
+}
+
+impl<B: NetBackend, A: App> ClusterControl for Cluster<B, A> {
+    fn raft_nodes(&self) -> Vec<NodeId> {
+        self.node_ids()
+    }
+    fn backend_nodes(&self) -> Vec<madsim_net::NodeId> {
+        self.backend.nodes()
+    }
+    fn injector(&self) -> &Arc<FailureInjector> {
+        self.backend.injector()
+    }
+    fn is_running(&self, id: NodeId) -> bool {
+        self.metrics(id).is_some()
+    }
+    fn leaders(&self) -> Vec<(NodeId, u64)> {
+        self.node_ids()
+            .into_iter()
+            .filter_map(|id| self.metrics(id))
+            .filter(|m| m.state == ServerState::Leader)
+            .map(|m| (m.id, m.current_term))
+            .collect()
+    }
+    fn time_scale(&self) -> TimeScale {
+        TimeScale::for_election_timeout(self.raft_config().election_timeout_max)
+    }
+    async fn kill(&self, id: NodeId) -> Result<usize, ClusterError> {
+        Cluster::kill(self, id).await
+    }
+    async fn restart(&self, id: NodeId) -> Result<(), ClusterError> {
+        Cluster::restart(self, id).await
+    }
+    async fn pause(&self, id: NodeId) -> Result<(), ClusterError> {
+        Cluster::pause(self, id).await
+    }
+    async fn resume(&self, id: NodeId) -> Result<(), ClusterError> {
+        Cluster::resume(self, id).await
+    }
+    async fn partition(&self, partition: Partition) -> Result<PartitionId, ClusterError> {
+        Cluster::partition(self, partition).await
+    }
+    async fn heal(&self, which: Option<PartitionId>) -> Result<(), ClusterError> {
+        Cluster::heal(self, which).await
+    }
+    async fn set_link(
+        &self,
+        from: madsim_net::NodeId,
+        to: madsim_net::NodeId,
+        impairment: LinkImpairment,
+    ) -> Result<(), ClusterError> {
+        Cluster::set_link(self, from, to, impairment).await
+    }
+    async fn clear_link(
+        &self,
+        from: madsim_net::NodeId,
+        to: madsim_net::NodeId,
+    ) -> Result<(), ClusterError> {
+        Cluster::clear_link(self, from, to).await
+    }
+}
+
+/// What a step did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Partitioned {
+        partition: Partition,
+        id: PartitionId,
+    },
+    Healed {
+        id: PartitionId,
+    },
+    Killed {
+        node: NodeId,
+        lost_writes: usize,
+    },
+    Restarted {
+        node: NodeId,
+    },
+    Paused {
+        node: NodeId,
+    },
+    Resumed {
+        node: NodeId,
+    },
+    CrashedAll {
+        nodes: Vec<NodeId>,
+        lost_writes: usize,
+    },
+    RestartedAll {
+        nodes: Vec<NodeId>,
+    },
+    Impaired {
+        links: usize,
+    },
+    ImpairmentCleared {
+        links: usize,
+    },
+    /// The step did not apply (no leader, nothing to undo, the node is down).
+    Skipped {
+        reason: String,
+    },
+    /// The harness or the backend refused it.
+    Failed {
+        error: String,
+    },
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Partitioned { partition, id } => {
+                write!(f, "partition #{id}: {partition:?}")
+            }
+            Outcome::Healed { id } => write!(f, "healed partition #{id}"),
+            Outcome::Killed { node, lost_writes } => {
+                write!(f, "killed node {node} ({lost_writes} unsynced writes lost)")
+            }
+            Outcome::Restarted { node } => write!(f, "restarted node {node}"),
+            Outcome::Paused { node } => write!(f, "paused node {node}"),
+            Outcome::Resumed { node } => write!(f, "resumed node {node}"),
+            Outcome::CrashedAll { nodes, lost_writes } => {
+                write!(
+                    f,
+                    "power loss: killed nodes {nodes:?} ({lost_writes} unsynced writes lost)"
+                )
+            }
+            Outcome::RestartedAll { nodes } => {
+                write!(f, "restarted nodes {nodes:?} after the power loss")
+            }
+            Outcome::Impaired { links } => write!(f, "impaired {links} links"),
+            Outcome::ImpairmentCleared { links } => write!(f, "cleared {links} links"),
+            Outcome::Skipped { reason } => write!(f, "skipped: {reason}"),
+            Outcome::Failed { error } => write!(f, "FAILED: {error}"),
+        }
+    }
+}
+
+/// One executed step, for the artifact.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppliedFault {
+    /// Index in the schedule.
+    pub step: usize,
+    pub episode: u32,
+    pub fault: Fault,
+    /// True for the automatic end of an impairment burst.
+    pub end_of_burst: bool,
+    /// When the schedule planned it, after [`run`] started.
+    pub planned_ms: u64,
+    /// When it ran, after [`run`] started.
+    pub at_ms: u64,
+    /// When it ran, on the event log's clock.
+    pub time_ns: u64,
+    pub outcome: Outcome,
+}
+
+impl fmt::Display for AppliedFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = if self.end_of_burst { ", end" } else { "" };
+        write!(
+            f,
+            "nemesis step {} (episode {}{end}) at {} ms (planned {} ms): {} -> {}",
+            self.step, self.episode, self.at_ms, self.planned_ms, self.fault, self.outcome
+        )
+    }
+}
+
+/// Plays `schedule` against `cluster`: each step at its time after the
+/// call (later if an earlier step took long), every step noted in the
+/// backend's event log. Steps that cannot apply are recorded as skipped or
+/// failed, never abort the run.
+pub async fn run<K: ClusterControl>(
+    cluster: &K,
+    schedule: &Schedule,
+) -> Result<Vec<AppliedFault>, ClusterError> {
+    let started = Instant::now();
+    let actions = schedule.actions();
+    let mut executor = Executor::new(cluster);
+    let mut applied = Vec::with_capacity(actions.len());
+    for action in actions {
+        let due = started + Duration::from_millis(action.at_ms);
+        if Instant::now() < due {
+            time::sleep_until(due).await;
+        }
+        let step = &schedule.steps[action.index];
+        let outcome = if action.end_of_burst {
+            executor.end_burst(step.episode).await
+        } else {
+            executor.apply(step).await
+        };
+        let record = AppliedFault {
+            step: action.index,
+            episode: step.episode,
+            fault: step.fault.clone(),
+            end_of_burst: action.end_of_burst,
+            planned_ms: action.at_ms,
+            at_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            time_ns: cluster.injector().now_ns(),
+            outcome,
+        };
+        cluster.injector().note(record.to_string());
+        applied.push(record);
+    }
+    Ok(applied)
+}
+
+/// What [`run`] keeps between steps. Bounded by the schedule's episodes.
+struct Executor<'c, K: ClusterControl> {
+    cluster: &'c K,
+    /// How long a step that needs the leader waits for one.
+    leader_wait: Duration,
+    raft_nodes: Vec<NodeId>,
+    /// Partition ids by episode.
+    partitions: BTreeMap<u32, PartitionId>,
+    /// Killed or paused node by episode.
+    downed: BTreeMap<u32, NodeId>,
+    /// Nodes a power loss killed, by episode.
+    crashed: BTreeMap<u32, Vec<NodeId>>,
+    /// Nodes this nemesis holds down now.
+    down: BTreeSet<NodeId>,
+    /// The burst in force: its episode and the links it impaired.
+    burst: Option<(u32, Vec<(madsim_net::NodeId, madsim_net::NodeId)>)>,
+}
+
+impl<'c, K: ClusterControl> Executor<'c, K> {
+    fn new(cluster: &'c K) -> Self {
+        Executor {
+            cluster,
+            leader_wait: cluster.time_scale().duration(LEADER_WAIT),
+            raft_nodes: cluster.raft_nodes(),
+            partitions: BTreeMap::new(),
+            downed: BTreeMap::new(),
+            crashed: BTreeMap::new(),
+            down: BTreeSet::new(),
+            burst: None,
+        }
+    }
+
+    async fn apply(&mut self, step: &Step) -> Outcome {
+        match &step.fault {
+            Fault::Partition(kind) => self.partition(step.episode, kind).await,
+            Fault::Heal => self.heal(step.episode).await,
+            Fault::Kill(target) => self.take_down(step.episode, *target, true).await,
+            Fault::Pause(target) => self.take_down(step.episode, *target, false).await,
+            Fault::Restart(_) => self.bring_up(step.episode, true).await,
+            Fault::Resume(_) => self.bring_up(step.episode, false).await,
+            Fault::CrashAll => self.crash_all(step.episode).await,
+            Fault::RestartAll => self.restart_all(step.episode).await,
+            Fault::ImpairBurst { impairment, .. } => {
+                self.start_burst(step.episode, *impairment).await
+            }
+        }
+    }
+
+    /// The running leader with the highest term, not one we hold down.
+    fn current_leader(&self) -> Option<NodeId> {
+        self.cluster
+            .leaders()
+            .into_iter()
+            .filter(|(n, _)| !self.down.contains(n))
+            .max_by_key(|&(_, term)| term)
+            .map(|(n, _)| n)
+    }
+
+    /// Waits up to the (scaled) [`LEADER_WAIT`] for a leader.
+    async fn leader(&self) -> Option<NodeId> {
+        let deadline = Instant::now() + self.leader_wait;
+        loop {
+            if let Some(leader) = self.current_leader() {
+                return Some(leader);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            time::sleep(POLL).await;
+        }
+    }
+
+    async fn partition(&mut self, episode: u32, kind: &PartitionKind) -> Outcome {
+        let leader = match kind {
+            PartitionKind::IsolateLeader => match self.leader().await {
+                Some(leader) => Some(leader),
+                None => return skipped(format!("no leader within {:?}", self.leader_wait)),
+            },
+            _ => None,
+        };
+        let partition = match kind.resolve(&self.raft_nodes, leader) {
+            Ok(partition) => partition,
+            Err(reason) => return skipped(reason),
+        };
+        match self.cluster.partition(partition.clone()).await {
+            Ok(id) => {
+                self.partitions.insert(episode, id);
+                Outcome::Partitioned { partition, id }
+            }
+            Err(e) => failed(e),
+        }
+    }
+
+    async fn heal(&mut self, episode: u32) -> Outcome {
+        let Some(id) = self.partitions.remove(&episode) else {
+            return skipped("its partition never started".into());
+        };
+        match self.cluster.heal(Some(id)).await {
+            Ok(()) => Outcome::Healed { id },
+            Err(e) => failed(e),
+        }
+    }
+
+    /// Resolves `target` to a running node we may take down.
+    async fn resolve(&self, target: Target) -> Result<NodeId, String> {
+        let majority_left = self.raft_nodes.len().saturating_sub(1) / 2;
+        if self.down.len() >= majority_left {
+            return Err(format!(
+                "{} of {} nodes are down already; one more would take the majority",
+                self.down.len(),
+                self.raft_nodes.len()
+            ));
+        }
+        match target {
+            Target::Node(id) if !self.raft_nodes.contains(&id) => {
+                Err(format!("node {id} is not in the cluster"))
+            }
+            Target::Node(id) if self.down.contains(&id) => Err(format!("node {id} is down")),
+            Target::Node(id) => Ok(id),
+            Target::Leader => self
+                .leader()
+                .await
+                .ok_or_else(|| format!("no leader within {:?}", self.leader_wait)),
+            Target::RandomFollower => {
+                let leader = self.current_leader();
+                let followers: Vec<NodeId> = self
+                    .raft_nodes
+                    .iter()
+                    .copied()
+                    .filter(|n| !self.down.contains(n) && Some(*n) != leader)
+                    .collect();
+                if followers.is_empty() {
+                    return Err("no running follower".into());
+                }
+                let pick = madsim_net::rand::thread_rng().gen_range(0..followers.len());
+                Ok(followers[pick])
+            }
+        }
+    }
+
+    async fn take_down(&mut self, episode: u32, target: Target, kill: bool) -> Outcome {
+        let node = match self.resolve(target).await {
+            Ok(node) => node,
+            Err(reason) => return skipped(reason),
+        };
+        let outcome = if kill {
+            self.cluster
+                .kill(node)
+                .await
+                .map(|lost_writes| Outcome::Killed { node, lost_writes })
+        } else {
+            self.cluster
+                .pause(node)
+                .await
+                .map(|()| Outcome::Paused { node })
+        };
+        match outcome {
+            Ok(outcome) => {
+                self.downed.insert(episode, node);
+                self.down.insert(node);
+                outcome
+            }
+            Err(e) => failed(e),
+        }
+    }
+
+    /// Kills every node this nemesis does not already hold down. The one
+    /// fault allowed to take the majority: a power loss is exactly that.
+    async fn crash_all(&mut self, episode: u32) -> Outcome {
+        let mut nodes = Vec::new();
+        let mut lost_writes = 0;
+        let up: Vec<NodeId> = self
+            .raft_nodes
+            .iter()
+            .copied()
+            .filter(|n| !self.down.contains(n))
+            .collect();
+        for node in up {
+            match self.cluster.kill(node).await {
+                Ok(lost) => {
+                    lost_writes += lost;
+                    nodes.push(node);
+                    self.down.insert(node);
+                }
+                Err(e) => {
+                    self.crashed.insert(episode, nodes);
+                    return failed(e);
+                }
+            }
+        }
+        self.crashed.insert(episode, nodes.clone());
+        Outcome::CrashedAll { nodes, lost_writes }
+    }
+
+    async fn restart_all(&mut self, episode: u32) -> Outcome {
+        let Some(nodes) = self.crashed.remove(&episode) else {
+            return skipped("no power loss in this episode".into());
+        };
+        for &node in &nodes {
+            self.down.remove(&node);
+            if let Err(e) = self.cluster.restart(node).await {
+                return failed(e);
+            }
+        }
+        Outcome::RestartedAll { nodes }
+    }
+
+    async fn bring_up(&mut self, episode: u32, restart: bool) -> Outcome {
+        let Some(node) = self.downed.remove(&episode) else {
+            return skipped("nothing was taken down in this episode".into());
+        };
+        self.down.remove(&node);
+        let result = if restart {
+            self.cluster.restart(node).await
+        } else {
+            self.cluster.resume(node).await
+        };
+        match result {
+            Ok(()) if restart => Outcome::Restarted { node },
+            Ok(()) => Outcome::Resumed { node },
+            Err(e) => failed(e),
+        }
+    }
+
+    /// Every directed link between distinct backend nodes (the client too).
+    fn all_links(&self) -> Vec<(madsim_net::NodeId, madsim_net::NodeId)> {
+        let nodes = self.cluster.backend_nodes();
+        let mut links = Vec::with_capacity(nodes.len() * nodes.len());
+        for &from in &nodes {
+            for &to in nodes.iter().filter(|&&to| to != from) {
+                links.push((from, to));
+            }
+        }
+        links
+    }
+
+    async fn start_burst(&mut self, episode: u32, impairment: LinkImpairment) -> Outcome {
+        if let Some((other, _)) = &self.burst {
+            return skipped(format!("burst of episode {other} still in force"));
+        }
+        let links = self.all_links();
+        for (done, &(from, to)) in links.iter().enumerate() {
+            if let Err(e) = self.cluster.set_link(from, to, impairment).await {
+                // All or nothing: undo the links set so far.
+                self.clear_links(&links[..done]).await;
+                return failed(e);
+            }
+        }
+        let count = links.len();
+        self.burst = Some((episode, links));
+        Outcome::Impaired { links: count }
+    }
+
+    async fn end_burst(&mut self, episode: u32) -> Outcome {
+        match self.burst.take() {
+            Some((current, links)) if current == episode => {
+                let cleared = self.clear_links(&links).await;
+                Outcome::ImpairmentCleared { links: cleared }
+            }
+            other => {
+                self.burst = other;
+                skipped("this episode's burst is not in force".into())
+            }
+        }
+    }
+
+    /// Clears `links`; returns how many cleared (stop() clears the rest).
+    async fn clear_links(&self, links: &[(madsim_net::NodeId, madsim_net::NodeId)]) -> usize {
+        let mut cleared = 0;
+        for &(from, to) in links {
+            if self.cluster.clear_link(from, to).await.is_ok() {
+                cleared += 1;
+            }
+        }
+        cleared
+    }
+}
+
+fn skipped(reason: String) -> Outcome {
+    Outcome::Skipped { reason }
+}
+
+fn failed(error: ClusterError) -> Outcome {
+    Outcome::Failed {
+        error: error.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Stopping
+
+/// What [`stop`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    pub time_ns: u64,
+    /// Impaired links cleared (as the backend's injector knew them).
+    pub links_cleared: usize,
+    /// Nodes found down and restarted.
+    pub restarted: Vec<NodeId>,
+    /// Running nodes a resume was sent to (a no-op unless paused).
+    pub resumed: Vec<NodeId>,
+}
+
+/// Undoes every fault: heals all partitions, clears every impaired link,
+/// resumes every running node, restarts every node that is down. Tries all
+/// of it; the first failure is returned after the rest was attempted (each
+/// failure is also noted in the event log).
+pub async fn stop<K: ClusterControl>(cluster: &K) -> Result<Recovery, ClusterError> {
+    let injector = cluster.injector();
+    let mut first_error: Option<ClusterError> = None;
+    let mut keep = |result: Result<(), ClusterError>, what: String| {
+        if let Err(e) = result {
+            injector.note(format!("nemesis stop: {what} FAILED: {e}"));
+            first_error.get_or_insert(e);
+        }
+    };
+    keep(cluster.heal(None).await, "heal all".into());
+    let mut recovery = Recovery::default();
+    for (from, to, _) in injector.impaired_links() {
+        let result = cluster.clear_link(from, to).await;
+        recovery.links_cleared += usize::from(result.is_ok());
+        keep(result, format!("clear link {from} -> {to}"));
+    }
+    for id in cluster.raft_nodes() {
+        if cluster.is_running(id) {
+            keep(cluster.resume(id).await, format!("resume node {id}"));
+            recovery.resumed.push(id);
+        } else {
+            keep(cluster.restart(id).await, format!("restart node {id}"));
+            recovery.restarted.push(id);
+        }
+    }
+    recovery.time_ns = injector.now_ns();
+    injector.note(format!(
+        "nemesis stop: healed all, cleared {} links, restarted {:?}, resumed {:?}",
+        recovery.links_cleared, recovery.restarted, recovery.resumed
+    ));
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(recovery),
+    }
+}

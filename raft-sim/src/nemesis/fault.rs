@@ -1,0 +1,264 @@
+//! The fault vocabulary: what a step of a schedule does, and to whom.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use madsim_net::{LinkImpairment, Partition};
+use serde::Serialize;
+
+use super::NodeId;
+
+/// A node a fault aims at, resolved when the step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The node that is leader (highest term) when the step runs.
+    Leader,
+    Node(NodeId),
+    /// A running node other than the leader, drawn when the step runs.
+    RandomFollower,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Leader => f.write_str("the leader"),
+            Target::Node(id) => write!(f, "node {id}"),
+            Target::RandomFollower => f.write_str("a random follower"),
+        }
+    }
+}
+
+/// Which links a partition fault cuts. Node sets are drawn when the
+/// schedule is generated, so the schedule says exactly what happens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PartitionKind {
+    /// `minority` and the other nodes cannot hear each other.
+    MajorityMinority { minority: Vec<NodeId> },
+    /// Node `ring[i]` hears only its ring neighbours within the smallest
+    /// radius that makes a majority: every node sees a majority, no two
+    /// nodes see the same one.
+    MajoritiesRing { ring: Vec<NodeId> },
+    /// `side_a` and `side_b` cannot hear each other; `bridge` hears both.
+    Bridge {
+        side_a: Vec<NodeId>,
+        side_b: Vec<NodeId>,
+        bridge: NodeId,
+    },
+    /// Packets from `from` no longer reach `to`.
+    OneWay { from: NodeId, to: NodeId },
+    /// The leader (when the step runs) alone on one side.
+    IsolateLeader,
+}
+
+impl fmt::Display for PartitionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PartitionKind::MajorityMinority { minority } => {
+                write!(f, "majority/minority, minority {minority:?}")
+            }
+            PartitionKind::MajoritiesRing { ring } => write!(f, "majorities ring {ring:?}"),
+            PartitionKind::Bridge {
+                side_a,
+                side_b,
+                bridge,
+            } => write!(f, "bridge {side_a:?} | {side_b:?} via node {bridge}"),
+            PartitionKind::OneWay { from, to } => write!(f, "one-way {from} -/-> {to}"),
+            PartitionKind::IsolateLeader => f.write_str("isolate the leader"),
+        }
+    }
+}
+
+/// Ring radius at which each of `n` nodes hears a majority (itself and
+/// `radius` neighbours on each side).
+pub(super) fn ring_radius(n: usize) -> usize {
+    (n / 2).div_ceil(2)
+}
+
+impl PartitionKind {
+    /// The concrete partition among `nodes` (`leader`: the current leader,
+    /// needed by `IsolateLeader` only).
+    pub(super) fn resolve(
+        &self,
+        nodes: &[NodeId],
+        leader: Option<NodeId>,
+    ) -> Result<Partition, String> {
+        let others = |side: &[NodeId]| -> Vec<NodeId> {
+            nodes
+                .iter()
+                .copied()
+                .filter(|n| !side.contains(n))
+                .collect()
+        };
+        let partition = match self {
+            PartitionKind::MajorityMinority { minority } => Partition::Split {
+                side_a: minority.clone(),
+                side_b: others(minority),
+            },
+            PartitionKind::MajoritiesRing { ring } => ring_grudges(ring),
+            PartitionKind::Bridge { side_a, side_b, .. } => Partition::Split {
+                side_a: side_a.clone(),
+                side_b: side_b.clone(),
+            },
+            PartitionKind::OneWay { from, to } => Partition::OneWay {
+                from: *from,
+                to: *to,
+            },
+            PartitionKind::IsolateLeader => {
+                let leader = leader.ok_or("no leader to isolate")?;
+                Partition::Split {
+                    side_a: vec![leader],
+                    side_b: others(&[leader]),
+                }
+            }
+        };
+        // Checks the shape: no self-cut, at least one link.
+        partition.directed_links().map_err(|e| e.to_string())?;
+        Ok(partition)
+    }
+}
+
+pub(super) fn ring_grudges(ring: &[NodeId]) -> Partition {
+    let n = ring.len();
+    let radius = ring_radius(n);
+    let mut grudges = BTreeMap::new();
+    for (i, &deaf) in ring.iter().enumerate() {
+        let unheard: BTreeSet<NodeId> = ring
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| {
+                let d = i.abs_diff(j);
+                d.min(n - d) > radius
+            })
+            .map(|(_, &node)| node)
+            .collect();
+        grudges.insert(deaf, unheard);
+    }
+    Partition::Grudges(grudges)
+}
+
+/// One fault, or the undoing of one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    Partition(PartitionKind),
+    /// Heals the partition of the same episode.
+    Heal,
+    /// Kills a node; its disk loses unsynced writes ([`Cluster::kill`]).
+    Kill(Target),
+    /// Restarts the node the same episode killed.
+    Restart(Target),
+    Pause(Target),
+    /// Resumes the node the same episode paused.
+    Resume(Target),
+    /// Power loss: kills every running node at once (each disk loses its
+    /// unsynced writes).
+    CrashAll,
+    /// Restarts every node the same episode's `CrashAll` killed.
+    RestartAll,
+    /// Impairs every directed link between the backend's nodes for
+    /// `duration_ms`, then clears them.
+    ImpairBurst {
+        impairment: LinkImpairment,
+        duration_ms: u64,
+    },
+}
+
+impl Fault {
+    /// The fault that undoes this one in the same episode, if one is needed
+    /// (a burst ends by itself).
+    pub fn undo(&self) -> Option<Fault> {
+        match self {
+            Fault::Partition(_) => Some(Fault::Heal),
+            Fault::Kill(target) => Some(Fault::Restart(*target)),
+            Fault::Pause(target) => Some(Fault::Resume(*target)),
+            Fault::CrashAll => Some(Fault::RestartAll),
+            _ => None,
+        }
+    }
+
+    /// True for the steps that undo an earlier one.
+    pub fn is_undo(&self) -> bool {
+        matches!(
+            self,
+            Fault::Heal | Fault::Restart(_) | Fault::Resume(_) | Fault::RestartAll
+        )
+    }
+
+    pub(super) fn nodes_named(&self) -> Vec<NodeId> {
+        match self {
+            Fault::Partition(PartitionKind::MajorityMinority { minority }) => minority.clone(),
+            Fault::Partition(PartitionKind::MajoritiesRing { ring }) => ring.clone(),
+            Fault::Partition(PartitionKind::Bridge {
+                side_a,
+                side_b,
+                bridge,
+            }) => side_a
+                .iter()
+                .chain(side_b)
+                .chain(std::iter::once(bridge))
+                .copied()
+                .collect(),
+            Fault::Partition(PartitionKind::OneWay { from, to }) => vec![*from, *to],
+            Fault::Kill(Target::Node(n))
+            | Fault::Restart(Target::Node(n))
+            | Fault::Pause(Target::Node(n))
+            | Fault::Resume(Target::Node(n)) => vec![*n],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Partition(kind) => write!(f, "partition ({kind})"),
+            Fault::Heal => f.write_str("heal"),
+            Fault::Kill(t) => write!(f, "kill {t}"),
+            Fault::Restart(t) => write!(f, "restart ({t} killed earlier)"),
+            Fault::Pause(t) => write!(f, "pause {t}"),
+            Fault::Resume(t) => write!(f, "resume ({t} paused earlier)"),
+            Fault::CrashAll => f.write_str("crash every node (power loss)"),
+            Fault::RestartAll => f.write_str("restart every node the power loss killed"),
+            Fault::ImpairBurst {
+                impairment,
+                duration_ms,
+            } => write!(
+                f,
+                "impair all links for {duration_ms} ms ({})",
+                describe(impairment)
+            ),
+        }
+    }
+}
+
+/// The settings of `impairment` that are not zero, for the event log.
+fn describe(impairment: &LinkImpairment) -> String {
+    let mut parts = Vec::new();
+    if impairment.latency_us() > 0 || impairment.jitter_us() > 0 {
+        parts.push(format!(
+            "latency {} us ± {} us",
+            impairment.latency_us(),
+            impairment.jitter_us()
+        ));
+    }
+    for (name, percent) in [
+        ("loss", impairment.loss_percent()),
+        ("duplicate", impairment.duplicate_percent()),
+        ("reorder", impairment.reorder_percent()),
+        ("corrupt", impairment.corrupt_percent()),
+    ] {
+        if percent > 0.0 {
+            parts.push(format!("{name} {percent}%"));
+        }
+    }
+    if impairment.rate_bits_per_sec() > 0 {
+        parts.push(format!("rate {} bit/s", impairment.rate_bits_per_sec()));
+    }
+    if parts.is_empty() {
+        "no impairment".into()
+    } else {
+        parts.join(", ")
+    }
+}

@@ -1,0 +1,734 @@
+//! Drawing a schedule from the seed: the presets, their profiles (what
+//! faults, how long, how often), and the generator.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use madsim_net::LinkImpairment;
+use madsim_net::rand::Rng;
+use serde::Serialize;
+
+use super::fault::{Fault, PartitionKind, Target, ring_radius};
+use super::schedule::{Schedule, Step};
+use super::{MAX_BURST_MS, MAX_NODES, MAX_SCHEDULE_MS, MAX_STEPS, NodeId};
+
+/// How much trouble the nemesis makes.
+/// In an artifact it is a name (`"standard"`); an unknown name is an
+/// error, never silently "none".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NemesisPreset {
+    /// No faults at all.
+    None,
+    /// One fault at a time, about every 1–3 s: partitions, kills, pauses,
+    /// mild link impairments.
+    Standard,
+    /// Up to two faults at once, every 0.3–1.2 s, held longer: also
+    /// majorities rings, bridges, leader pauses, hostile links.
+    Hostile,
+}
+
+impl NemesisPreset {
+    pub const ALL: [NemesisPreset; 3] = [
+        NemesisPreset::None,
+        NemesisPreset::Standard,
+        NemesisPreset::Hostile,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NemesisPreset::None => "none",
+            NemesisPreset::Standard => "standard",
+            NemesisPreset::Hostile => "hostile",
+        }
+    }
+}
+
+impl fmt::Display for NemesisPreset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A preset name that is not one of [`NemesisPreset::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown nemesis preset {given:?}; choose one of none, standard, hostile")]
+pub struct UnknownPreset {
+    pub given: String,
+}
+
+impl FromStr for NemesisPreset {
+    type Err = UnknownPreset;
+    fn from_str(s: &str) -> Result<Self, UnknownPreset> {
+        NemesisPreset::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| UnknownPreset { given: s.into() })
+    }
+}
+
+/// The kinds of fault a profile draws from, with weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    MajorityMinority,
+    MajoritiesRing,
+    Bridge,
+    OneWay,
+    IsolateLeader,
+    Kill(Target),
+    Pause(Target),
+    CrashAll,
+    Burst,
+}
+
+/// What a preset draws: times in milliseconds, inclusive ranges.
+struct Profile {
+    first_ms: (u64, u64),
+    hold_ms: (u64, u64),
+    /// Pause after a fault ends (sequential) or after it starts (overlapping).
+    gap_ms: (u64, u64),
+    /// Faults that may be active at once; 1 means the next starts only
+    /// after the previous ended.
+    max_concurrent: usize,
+    kinds: &'static [(Kind, u32)],
+    bursts: fn() -> Vec<LinkImpairment>,
+}
+
+const STANDARD_KINDS: &[(Kind, u32)] = &[
+    (Kind::MajorityMinority, 3),
+    (Kind::IsolateLeader, 2),
+    (Kind::OneWay, 1),
+    (Kind::Kill(Target::Leader), 1),
+    (Kind::Kill(Target::RandomFollower), 1),
+    (Kind::Kill(Target::Node(0)), 1),
+    (Kind::Pause(Target::RandomFollower), 1),
+    (Kind::CrashAll, 1),
+    (Kind::Burst, 2),
+];
+
+const HOSTILE_KINDS: &[(Kind, u32)] = &[
+    (Kind::MajorityMinority, 2),
+    (Kind::MajoritiesRing, 2),
+    (Kind::Bridge, 2),
+    (Kind::IsolateLeader, 2),
+    (Kind::OneWay, 1),
+    (Kind::Kill(Target::Leader), 2),
+    (Kind::Kill(Target::RandomFollower), 1),
+    (Kind::Kill(Target::Node(0)), 1),
+    (Kind::Pause(Target::Leader), 2),
+    (Kind::Pause(Target::RandomFollower), 1),
+    (Kind::CrashAll, 2),
+    (Kind::Burst, 3),
+];
+
+fn built(spec: madsim_net::impairment::LinkImpairmentBuilder) -> LinkImpairment {
+    let impairment = spec.build();
+    debug_assert!(impairment.is_ok(), "burst preset invalid: {impairment:?}");
+    impairment.unwrap_or_default()
+}
+
+/// Mild bursts: a latency spike, a lossy-ish link, a WAN.
+fn standard_bursts() -> Vec<LinkImpairment> {
+    vec![
+        built(LinkImpairment::builder().latency_ms(100).jitter_ms(50)),
+        LinkImpairment::light_chaos(),
+        LinkImpairment::wan(),
+    ]
+}
+
+/// Nasty bursts: a big latency spike, heavy loss, a bandwidth squeeze, and
+/// the chaos presets.
+fn hostile_bursts() -> Vec<LinkImpairment> {
+    vec![
+        built(LinkImpairment::builder().latency_ms(300).jitter_ms(200)),
+        built(LinkImpairment::builder().loss_percent(25.0)),
+        built(
+            LinkImpairment::builder()
+                .rate_bits_per_sec(256_000)
+                .burst_bytes(16 * 1024)
+                .queue_limit_bytes(64 * 1024),
+        ),
+        LinkImpairment::heavy_chaos(),
+        LinkImpairment::hostile(),
+    ]
+}
+
+/// How the presets' times stretch to the app's Raft timing. The presets
+/// were tuned for an election timeout of at most
+/// [`TimeScale::REFERENCE_ELECTION_TIMEOUT_MS`] (a fault held 0.6–2 s
+/// then outlasts an election); an app whose election timeout is 3 s gets
+/// every start, hold and gap five times longer, so its faults still cause
+/// elections instead of passing unnoticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct TimeScale {
+    permille: u32,
+}
+
+impl TimeScale {
+    /// The presets as they are.
+    pub const UNIT: TimeScale = TimeScale { permille: 1_000 };
+    /// The election timeout (max, ms) the presets were tuned for.
+    pub const REFERENCE_ELECTION_TIMEOUT_MS: u64 = 600;
+    /// Bounds on a scale: 0.25x to 50x.
+    pub const MIN_PERMILLE: u32 = 250;
+    pub const MAX_PERMILLE: u32 = 50_000;
+
+    /// The scale for an app whose election timeout is at most `max_ms`.
+    pub fn for_election_timeout(max_ms: u64) -> TimeScale {
+        let permille = max_ms.saturating_mul(1_000) / Self::REFERENCE_ELECTION_TIMEOUT_MS;
+        let permille = permille.clamp(u64::from(Self::MIN_PERMILLE), u64::from(Self::MAX_PERMILLE));
+        TimeScale {
+            permille: permille as u32,
+        }
+    }
+
+    pub fn permille(self) -> u32 {
+        self.permille
+    }
+
+    /// `ms` stretched by the scale.
+    pub fn ms(self, ms: u64) -> u64 {
+        ms.saturating_mul(u64::from(self.permille)) / 1_000
+    }
+
+    /// `duration` stretched by the scale.
+    pub fn duration(self, duration: Duration) -> Duration {
+        duration.saturating_mul(self.permille) / 1_000
+    }
+}
+
+impl Profile {
+    /// Every time of the profile stretched by `scale`.
+    fn scaled(self, scale: TimeScale) -> Profile {
+        let range = |(lo, hi): (u64, u64)| (scale.ms(lo), scale.ms(hi));
+        Profile {
+            first_ms: range(self.first_ms),
+            hold_ms: range(self.hold_ms),
+            gap_ms: range(self.gap_ms),
+            ..self
+        }
+    }
+
+    fn of(preset: NemesisPreset) -> Option<Profile> {
+        match preset {
+            NemesisPreset::None => None,
+            // hold 0.6–2 s (long enough for an election: timeouts are
+            // 300–600 ms) + gap 0.4–1 s: a fault every 1–3 s.
+            NemesisPreset::Standard => Some(Profile {
+                first_ms: (500, 1_500),
+                hold_ms: (600, 2_000),
+                gap_ms: (400, 1_000),
+                max_concurrent: 1,
+                kinds: STANDARD_KINDS,
+                bursts: standard_bursts,
+            }),
+            NemesisPreset::Hostile => Some(Profile {
+                first_ms: (200, 800),
+                hold_ms: (500, 4_000),
+                gap_ms: (300, 1_200),
+                max_concurrent: 2,
+                kinds: HOSTILE_KINDS,
+                bursts: hostile_bursts,
+            }),
+        }
+    }
+}
+
+impl Schedule {
+    /// A schedule for `nodes` Raft nodes (ids `0..nodes`) lasting at most
+    /// `duration`, drawn from `madsim_net::rand::thread_rng()`: under
+    /// `cfg(madsim)`, the same seed gives the same schedule (and it must be
+    /// called inside the simulation, where that RNG lives).
+    pub fn generate(preset: NemesisPreset, nodes: usize, duration: Duration) -> Schedule {
+        Self::generate_scaled(preset, nodes, duration, TimeScale::UNIT)
+    }
+
+    /// [`Self::generate`] with every hold, gap and start time of the
+    /// preset multiplied by `scale` (see [`TimeScale::for_election_timeout`]).
+    pub fn generate_scaled(
+        preset: NemesisPreset,
+        nodes: usize,
+        duration: Duration,
+        scale: TimeScale,
+    ) -> Schedule {
+        let rng = &mut madsim_net::rand::thread_rng();
+        Self::generate_with(rng, preset, nodes, duration, scale)
+    }
+
+    /// [`Self::generate`] drawing from `rng`.
+    pub fn generate_with<R: Rng + ?Sized>(
+        rng: &mut R,
+        preset: NemesisPreset,
+        nodes: usize,
+        duration: Duration,
+        scale: TimeScale,
+    ) -> Schedule {
+        assert!(nodes <= MAX_NODES, "{nodes} nodes, limit {MAX_NODES}");
+        let Some(profile) = Profile::of(preset).map(|p| p.scaled(scale)) else {
+            return Schedule::empty();
+        };
+        let horizon_ms = u64::try_from(duration.as_millis())
+            .unwrap_or(u64::MAX)
+            .min(MAX_SCHEDULE_MS);
+        let steps = Generator::new(rng, profile, nodes, horizon_ms).run();
+        let schedule = Schedule::new(steps);
+        debug_assert!(
+            schedule.is_ok(),
+            "generated an invalid schedule: {schedule:?}"
+        );
+        schedule.unwrap_or_default()
+    }
+}
+
+/// Draws episodes one after another until the horizon or the step bound.
+struct Generator<'r, R: Rng + ?Sized> {
+    rng: &'r mut R,
+    profile: Profile,
+    nodes: usize,
+    horizon_ms: u64,
+    steps: Vec<Step>,
+    /// End time of every active episode, and whether it is a burst.
+    active: Vec<(u64, bool)>,
+    next_episode: u32,
+}
+
+impl<'r, R: Rng + ?Sized> Generator<'r, R> {
+    fn new(rng: &'r mut R, profile: Profile, nodes: usize, horizon_ms: u64) -> Self {
+        Generator {
+            rng,
+            profile,
+            nodes,
+            horizon_ms,
+            steps: Vec::new(),
+            active: Vec::new(),
+            next_episode: 0,
+        }
+    }
+
+    fn between(&mut self, (lo, hi): (u64, u64)) -> u64 {
+        debug_assert!(lo <= hi);
+        self.rng.gen_range(lo..=hi)
+    }
+
+    fn run(mut self) -> Vec<Step> {
+        let mut t = self.between(self.profile.first_ms);
+        // Each pass adds an episode, skips a slot or waits for one to end:
+        // bounded by the step limit several times over.
+        for _ in 0..4 * MAX_STEPS {
+            if self.steps.len() + 2 > MAX_STEPS {
+                break;
+            }
+            self.active.retain(|&(end, _)| end > t);
+            if self.active.len() >= self.profile.max_concurrent {
+                t = self.active.iter().map(|&(end, _)| end).min().unwrap_or(t);
+                continue;
+            }
+            let hold = self.between(self.profile.hold_ms);
+            let Some(end) = t.checked_add(hold).filter(|&end| end <= self.horizon_ms) else {
+                break;
+            };
+            if let Some(fault) = self.draw(hold) {
+                self.push_episode(t, end, fault);
+            }
+            let gap = self.between(self.profile.gap_ms);
+            t = if self.profile.max_concurrent == 1 {
+                end + gap
+            } else {
+                t + gap
+            };
+        }
+        self.steps.sort_by_key(|s| s.at_ms);
+        self.steps
+    }
+
+    fn push_episode(&mut self, start: u64, end: u64, fault: Fault) {
+        let episode = self.next_episode;
+        self.next_episode += 1;
+        let undo = fault.undo();
+        let burst = matches!(fault, Fault::ImpairBurst { .. });
+        self.steps.push(Step {
+            at_ms: start,
+            episode,
+            fault,
+        });
+        if let Some(undo) = undo {
+            self.steps.push(Step {
+                at_ms: end,
+                episode,
+                fault: undo,
+            });
+        }
+        self.active.push((end, burst));
+    }
+
+    /// A fault of a kind this cluster size allows, or `None` if none does.
+    fn draw(&mut self, hold_ms: u64) -> Option<Fault> {
+        let burst_active = self.active.iter().any(|&(_, burst)| burst);
+        let n = self.nodes;
+        let allowed: Vec<(Kind, u32)> = self
+            .profile
+            .kinds
+            .iter()
+            .copied()
+            .filter(|&(kind, _)| match kind {
+                Kind::MajorityMinority | Kind::Bridge | Kind::IsolateLeader => n >= 3,
+                Kind::MajoritiesRing => n >= 4 && 2 * ring_radius(n) + 1 < n,
+                Kind::OneWay => n >= 2,
+                // Taking one node down must leave a majority running.
+                Kind::Kill(_) | Kind::Pause(_) => n >= 3,
+                Kind::CrashAll => n >= 1,
+                Kind::Burst => n >= 1 && !burst_active,
+            })
+            .collect();
+        let total: u32 = allowed.iter().map(|&(_, w)| w).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut pick = self.rng.gen_range(0..total);
+        let kind = allowed.iter().find_map(|&(kind, w)| {
+            if pick < w {
+                Some(kind)
+            } else {
+                pick -= w;
+                None
+            }
+        })?;
+        Some(self.fault_of(kind, hold_ms))
+    }
+
+    fn fault_of(&mut self, kind: Kind, hold_ms: u64) -> Fault {
+        let n = self.nodes;
+        match kind {
+            Kind::MajorityMinority => {
+                let size = self.rng.gen_range(1..=(n - 1) / 2);
+                let mut minority = self.shuffled()[..size].to_vec();
+                minority.sort_unstable();
+                Fault::Partition(PartitionKind::MajorityMinority { minority })
+            }
+            Kind::MajoritiesRing => Fault::Partition(PartitionKind::MajoritiesRing {
+                ring: self.shuffled(),
+            }),
+            Kind::Bridge => {
+                let order = self.shuffled();
+                let (bridge, rest) = (order[0], &order[1..]);
+                let half = rest.len() / 2;
+                let (mut side_a, mut side_b) = (rest[..half].to_vec(), rest[half..].to_vec());
+                side_a.sort_unstable();
+                side_b.sort_unstable();
+                Fault::Partition(PartitionKind::Bridge {
+                    side_a,
+                    side_b,
+                    bridge,
+                })
+            }
+            Kind::OneWay => {
+                let order = self.shuffled();
+                Fault::Partition(PartitionKind::OneWay {
+                    from: order[0],
+                    to: order[1],
+                })
+            }
+            Kind::IsolateLeader => Fault::Partition(PartitionKind::IsolateLeader),
+            Kind::Kill(target) => Fault::Kill(self.target(target)),
+            Kind::Pause(target) => Fault::Pause(self.target(target)),
+            Kind::CrashAll => Fault::CrashAll,
+            Kind::Burst => {
+                let bursts = (self.profile.bursts)();
+                let impairment = bursts[self.rng.gen_range(0..bursts.len())];
+                Fault::ImpairBurst {
+                    impairment,
+                    duration_ms: hold_ms.min(MAX_BURST_MS),
+                }
+            }
+        }
+    }
+
+    /// `Node(_)` in a profile stands for "a node drawn now".
+    fn target(&mut self, target: Target) -> Target {
+        match target {
+            Target::Node(_) => Target::Node(self.rng.gen_range(0..self.nodes as NodeId)),
+            other => other,
+        }
+    }
+
+    /// The node ids in a random order (Fisher–Yates).
+    fn shuffled(&mut self) -> Vec<NodeId> {
+        let mut order: Vec<NodeId> = (0..self.nodes as NodeId).collect();
+        for i in (1..order.len()).rev() {
+            let j = self.rng.gen_range(0..=i);
+            order.swap(i, j);
+        }
+        order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use madsim_net::Partition;
+
+    use super::super::ScheduleError;
+    use super::super::fault::ring_grudges;
+
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    /// A schedule drawn in a simulation seeded with 1 (under madsim the
+    /// RNG exists only inside one).
+    fn generate(preset: NemesisPreset, nodes: usize, duration: Duration) -> Schedule {
+        seeded(1, || Schedule::generate(preset, nodes, duration))
+    }
+
+    /// Runs `f` in a madsim runtime seeded with `seed` (plain otherwise).
+    fn seeded<T>(seed: u64, f: impl FnOnce() -> T) -> T {
+        #[cfg(madsim)]
+        {
+            let runtime =
+                madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            runtime.block_on(async move { f() })
+        }
+        #[cfg(not(madsim))]
+        {
+            let _ = seed;
+            f()
+        }
+    }
+
+    #[test]
+    fn presets_parse_and_print() {
+        for preset in NemesisPreset::ALL {
+            assert_eq!(preset.to_string().parse::<NemesisPreset>(), Ok(preset));
+        }
+        let err = "chaos".parse::<NemesisPreset>().unwrap_err().to_string();
+        assert!(err.contains("\"chaos\""), "{err}");
+        assert!(err.contains("none, standard, hostile"), "{err}");
+    }
+
+    #[test]
+    fn none_is_empty() {
+        assert!(generate(NemesisPreset::None, 5, MINUTE).is_empty());
+    }
+
+    #[test]
+    fn schedules_are_bounded_ordered_and_balanced() {
+        for seed in 0..20 {
+            for preset in [NemesisPreset::Standard, NemesisPreset::Hostile] {
+                for nodes in [1, 2, 3, 5, 7] {
+                    for duration in [Duration::ZERO, Duration::from_secs(20), 10 * MINUTE] {
+                        let s = seeded(seed, || Schedule::generate(preset, nodes, duration));
+                        assert!(s.len() <= MAX_STEPS, "{} steps", s.len());
+                        assert!(s.span_ms() <= duration.as_millis() as u64);
+                        assert!(s.steps().windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+                        assert!(s.unpaired_episodes().is_empty(), "{s:?}");
+                        // Re-validating the generated steps succeeds.
+                        assert_eq!(Schedule::new(s.steps().to_vec()).as_ref(), Ok(&s));
+                        for step in s.steps() {
+                            assert!(step.fault.nodes_named().iter().all(|&n| n < nodes as u64));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_runs_hit_the_step_bound() {
+        let s = generate(NemesisPreset::Hostile, 5, 60 * MINUTE);
+        assert!(
+            s.len() > MAX_STEPS - 2 && s.len() <= MAX_STEPS,
+            "{}",
+            s.len()
+        );
+    }
+
+    fn starts(s: &Schedule) -> Vec<&Step> {
+        s.steps().iter().filter(|st| !st.fault.is_undo()).collect()
+    }
+
+    #[test]
+    fn standard_is_one_fault_every_one_to_three_seconds() {
+        let s = generate(NemesisPreset::Standard, 5, 10 * MINUTE);
+        let starts = starts(&s);
+        assert!(starts.len() > 10);
+        for pair in starts.windows(2) {
+            let gap = pair[1].at_ms - pair[0].at_ms;
+            assert!((1_000..=3_000).contains(&gap), "gap {gap} ms");
+        }
+    }
+
+    /// The most faults in force at any time.
+    fn max_overlap(s: &Schedule) -> usize {
+        let mut edges: Vec<(u64, i32)> = Vec::new();
+        let mut starts_at: BTreeMap<u32, u64> = BTreeMap::new();
+        for step in s.steps() {
+            match &step.fault {
+                Fault::ImpairBurst { duration_ms, .. } => {
+                    edges.push((step.at_ms, 1));
+                    edges.push((step.at_ms + duration_ms, -1));
+                }
+                f if f.is_undo() => {
+                    assert!(starts_at.contains_key(&step.episode));
+                    edges.push((step.at_ms, -1));
+                }
+                _ => {
+                    starts_at.insert(step.episode, step.at_ms);
+                    edges.push((step.at_ms, 1));
+                }
+            }
+        }
+        // Ends before starts at the same instant.
+        edges.sort();
+        let (mut now, mut most) = (0i32, 0i32);
+        for (_, delta) in edges {
+            now += delta;
+            most = most.max(now);
+        }
+        most as usize
+    }
+
+    #[test]
+    fn presets_differ() {
+        let standard = generate(NemesisPreset::Standard, 5, 10 * MINUTE);
+        let hostile = generate(NemesisPreset::Hostile, 5, 10 * MINUTE);
+        assert_eq!(max_overlap(&standard), 1);
+        assert_eq!(max_overlap(&hostile), 2);
+        let nasty = |s: &Schedule| {
+            s.steps()
+                .iter()
+                .filter(|st| {
+                    matches!(
+                        st.fault,
+                        Fault::Pause(Target::Leader)
+                            | Fault::Partition(PartitionKind::MajoritiesRing { .. })
+                            | Fault::Partition(PartitionKind::Bridge { .. })
+                    )
+                })
+                .count()
+        };
+        assert_eq!(nasty(&standard), 0);
+        assert!(nasty(&hostile) > 0);
+        // Faults come more often (neither schedule at the step bound here).
+        let minute = |p| starts(&generate(p, 5, MINUTE)).len();
+        let (standard, hostile) = (
+            minute(NemesisPreset::Standard),
+            minute(NemesisPreset::Hostile),
+        );
+        assert!(
+            hostile > standard,
+            "{hostile} vs {standard} faults a minute"
+        );
+    }
+
+    #[test]
+    fn hand_made_schedules_are_checked() {
+        let step = |at_ms, episode, fault| Step {
+            at_ms,
+            episode,
+            fault,
+        };
+        assert!(matches!(
+            Schedule::new(vec![step(5, 0, Fault::Heal)]),
+            Err(ScheduleError::Unpaired { .. })
+        ));
+        assert!(matches!(
+            Schedule::new(vec![
+                step(5, 0, Fault::Kill(Target::Leader)),
+                step(9, 0, Fault::Resume(Target::Leader)),
+            ]),
+            Err(ScheduleError::Unpaired { .. })
+        ));
+        assert!(matches!(
+            Schedule::new(vec![
+                step(1, 0, Fault::Kill(Target::Leader)),
+                step(2, 0, Fault::Pause(Target::Leader)),
+            ]),
+            Err(ScheduleError::EpisodeReused { episode: 0 })
+        ));
+        assert!(matches!(
+            Schedule::new(vec![step(1, 0, Fault::Kill(Target::Node(1_000)))]),
+            Err(ScheduleError::NodeOutOfRange { node: 1_000, .. })
+        ));
+        let many = (0..=MAX_STEPS as u32)
+            .map(|e| step(1, e, Fault::Kill(Target::Leader)))
+            .collect();
+        assert!(matches!(
+            Schedule::new(many),
+            Err(ScheduleError::TooManySteps(_))
+        ));
+        // Out of order in, sorted out.
+        let s = Schedule::new(vec![
+            step(9, 0, Fault::Restart(Target::Node(2))),
+            step(1, 0, Fault::Kill(Target::Node(2))),
+        ])
+        .expect("valid");
+        assert_eq!(s.steps()[0].at_ms, 1);
+        assert!(s.unpaired_episodes().is_empty());
+    }
+
+    #[test]
+    fn majorities_ring_gives_each_node_a_distinct_majority() {
+        for n in [4usize, 5, 6, 7, 9] {
+            let ring: Vec<NodeId> = (0..n as NodeId).rev().collect();
+            let Partition::Grudges(grudges) = ring_grudges(&ring) else {
+                panic!("ring is grudges");
+            };
+            let mut seen = BTreeSet::new();
+            for (node, unheard) in &grudges {
+                let heard = n - unheard.len();
+                assert!(heard > n / 2, "node {node} hears {heard} of {n}");
+                assert!(!unheard.contains(node));
+                assert!(!unheard.is_empty(), "n={n}: node {node} hears everyone");
+                seen.insert(unheard.clone());
+            }
+            assert_eq!(seen.len(), n, "majorities differ");
+        }
+    }
+
+    #[test]
+    fn partitions_resolve() {
+        let nodes: Vec<NodeId> = (0..5).collect();
+        let mm = PartitionKind::MajorityMinority {
+            minority: vec![1, 3],
+        };
+        assert_eq!(
+            mm.resolve(&nodes, None),
+            Ok(Partition::Split {
+                side_a: vec![1, 3],
+                side_b: vec![0, 2, 4]
+            })
+        );
+        assert!(PartitionKind::IsolateLeader.resolve(&nodes, None).is_err());
+        assert_eq!(
+            PartitionKind::IsolateLeader.resolve(&nodes, Some(2)),
+            Ok(Partition::Split {
+                side_a: vec![2],
+                side_b: vec![0, 1, 3, 4]
+            })
+        );
+        let self_cut = PartitionKind::OneWay { from: 1, to: 1 };
+        assert!(self_cut.resolve(&nodes, None).is_err());
+    }
+
+    #[test]
+    fn schedules_serialize() {
+        let s = generate(NemesisPreset::Hostile, 5, MINUTE);
+        let json = serde_json::to_string(&s).expect("serializes");
+        assert!(json.contains("\"at_ms\""), "{json}");
+    }
+
+    /// Same seed, same schedule; another seed, another schedule.
+    #[cfg(madsim)]
+    #[test]
+    fn generation_is_deterministic_per_seed() {
+        for preset in [NemesisPreset::Standard, NemesisPreset::Hostile] {
+            let once = |seed| seeded(seed, || Schedule::generate(preset, 5, 5 * MINUTE));
+            let first = once(42);
+            assert!(!first.is_empty());
+            assert_eq!(first, once(42));
+            assert_ne!(first, once(43));
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! What a seed's faults actually did, and what a whole sweep never saw.
+//!
+//! A fault that never has an effect (partitions too short to cause an
+//! election, kills that never lose an unsynced write, a log that never
+//! falls behind a snapshot) makes a sweep pass without testing anything.
+//! Each seed counts the effects; the sweep adds them up and names every
+//! kind of effect no seed produced.
+
+use serde::Serialize;
+
+use crate::invariants::LeaderWatch;
+use crate::nemesis::{AppliedFault, Outcome};
+use crate::store::DiskStats;
+
+/// The effects of one seed's faults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    /// Terms in which a leader was seen.
+    pub elections: u64,
+    /// Times a node other than the previous one was seen leading.
+    pub leader_changes: u64,
+    /// Fault steps that did something (not skipped or failed).
+    pub faults_applied: u64,
+    /// Fault steps skipped or failed (no leader to isolate, node down...).
+    pub faults_skipped: u64,
+    pub partitions: u64,
+    /// Single-node kills and whole-cluster power losses, in nodes killed.
+    pub kills: u64,
+    /// Kills whose disk lost unsynced writes.
+    pub kills_losing_writes: u64,
+    pub writes_lost: u64,
+    pub pauses: u64,
+    pub link_bursts: u64,
+    /// Snapshots installed from a leader (a follower fell behind the log).
+    pub snapshots_installed: u64,
+    pub snapshots_built: u64,
+}
+
+impl Coverage {
+    /// The coverage of one seed.
+    pub fn measure(watch: &LeaderWatch, faults: &[AppliedFault], disks: &[DiskStats]) -> Self {
+        let mut coverage = Coverage {
+            elections: watch.leaders_by_term().len() as u64,
+            leader_changes: leader_changes(watch),
+            ..Coverage::default()
+        };
+        for fault in faults {
+            coverage.count(&fault.outcome);
+        }
+        for disk in disks {
+            coverage.snapshots_installed += disk.snapshots_installed;
+            coverage.snapshots_built += disk.snapshots_built;
+        }
+        coverage
+    }
+
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Skipped { .. } | Outcome::Failed { .. } => {
+                self.faults_skipped += 1;
+                return;
+            }
+            Outcome::Partitioned { .. } => self.partitions += 1,
+            Outcome::Killed { lost_writes, .. } => self.kill(1, *lost_writes),
+            Outcome::CrashedAll { nodes, lost_writes } => {
+                self.kill(nodes.len() as u64, *lost_writes)
+            }
+            Outcome::Paused { .. } => self.pauses += 1,
+            Outcome::Impaired { .. } => self.link_bursts += 1,
+            _ => {}
+        }
+        self.faults_applied += 1;
+    }
+
+    fn kill(&mut self, nodes: u64, lost_writes: usize) {
+        self.kills += nodes;
+        self.writes_lost += lost_writes as u64;
+        self.kills_losing_writes += u64::from(lost_writes > 0);
+    }
+}
+
+/// Leader changes over the run: leaders sorted by when first seen, each
+/// one that differs from the previous counts.
+fn leader_changes(watch: &LeaderWatch) -> u64 {
+    let mut seen: Vec<(u64, u64)> = watch
+        .leaders_by_term()
+        .values()
+        .flat_map(|leaders| leaders.iter().map(|(&node, &at)| (at, node)))
+        .collect();
+    seen.sort_unstable();
+    seen.windows(2).filter(|w| w[0].1 != w[1].1).count() as u64
+}
+
+/// A sweep's coverage: the sums, and the effects no seed produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CoverageTotals {
+    pub total: Coverage,
+    /// Seeds that saw at least one leader change.
+    pub seeds_with_leader_change: u64,
+    /// Each kind of effect that the faults were there to cause and no
+    /// seed caused, readably.
+    pub never: Vec<String>,
+}
+
+impl CoverageTotals {
+    pub fn add_up<'a>(seeds: impl IntoIterator<Item = &'a Coverage>, faults_planned: bool) -> Self {
+        let mut totals = CoverageTotals::default();
+        for c in seeds {
+            let t = &mut totals.total;
+            t.elections += c.elections;
+            t.leader_changes += c.leader_changes;
+            t.faults_applied += c.faults_applied;
+            t.faults_skipped += c.faults_skipped;
+            t.partitions += c.partitions;
+            t.kills += c.kills;
+            t.kills_losing_writes += c.kills_losing_writes;
+            t.writes_lost += c.writes_lost;
+            t.pauses += c.pauses;
+            t.link_bursts += c.link_bursts;
+            t.snapshots_installed += c.snapshots_installed;
+            t.snapshots_built += c.snapshots_built;
+            totals.seeds_with_leader_change += u64::from(c.leader_changes > 0);
+        }
+        if faults_planned {
+            totals.never = totals.gaps();
+        }
+        totals
+    }
+
+    fn gaps(&self) -> Vec<String> {
+        let t = &self.total;
+        let mut never = Vec::new();
+        if t.faults_applied == 0 {
+            never.push("no fault was ever applied (every step was skipped)".to_string());
+        }
+        if t.leader_changes == 0 {
+            never.push(
+                "the leader never changed: the faults never caused an election \
+                 (are they shorter than the app's election timeout?)"
+                    .to_string(),
+            );
+        }
+        if t.kills > 0 && t.kills_losing_writes == 0 {
+            never.push(format!(
+                "{} kills, none lost an unsynced write: does the app's storage use the simulated disk?",
+                t.kills
+            ));
+        }
+        if t.snapshots_installed == 0 {
+            never.push(
+                "no snapshot was installed: no follower fell behind a purged log".to_string(),
+            );
+        }
+        never
+    }
+}
