@@ -107,6 +107,27 @@ pub trait App: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'sta
         }
     }
 
+    /// The next op of the app's own data model ([`Model::Custom`]): `key`
+    /// is drawn from the workload's keys, `roll` uniformly from 0..100;
+    /// draw anything else from `madsim_net::rand` (seeded by the
+    /// simulation). Only called when the app lists `Model::Custom`.
+    fn custom_op(&self, key: String, roll: u32, process: u64, serial: u64) -> Op {
+        let _ = (roll, process, serial);
+        Op::write(key, 0)
+    }
+
+    /// Checks a history of the app's own data model ([`Model::Custom`]),
+    /// usually `twinnet_check::check_model::<MyModel>(history, options)`:
+    /// the per-key split, budgets and shrinking come with it.
+    fn check_custom(
+        &self,
+        history: &twinnet_check::History,
+        options: &twinnet_check::CheckOptions,
+    ) -> Result<twinnet_check::CheckReport, twinnet_check::HistoryError> {
+        let _ = options;
+        twinnet_check::check(history, twinnet_check::ModelKind::RegisterCas)
+    }
+
     /// The state of node `node`'s state machine, digested. Called once
     /// every node applied the same log; all digests must be equal.
     fn state_digest(
@@ -208,5 +229,20 @@ impl<A: App> NodeStart<A> {
     /// is up (the harness waits for it after every start).
     pub fn publish(&self, handle: A::Handle) {
         self.slot.set(Some(handle));
+    }
+
+    /// The same start for another app of the same types: what an app that
+    /// wraps another (adds a fault, a probe) hands to the inner one.
+    pub fn cast<B>(self) -> NodeStart<B>
+    where
+        B: App<C = A::C, Handle = A::Handle>,
+    {
+        NodeStart {
+            id: self.id,
+            ip: self.ip,
+            disk: self.disk,
+            config: self.config,
+            slot: self.slot,
+        }
     }
 }

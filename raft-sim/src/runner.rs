@@ -170,8 +170,58 @@ pub fn replay_command_of(program: &str, seed: u64, extra: &str) -> String {
     format!("{program} --seeds {seed}..{}{extra}", seed + 1)
 }
 
+/// What a panic inside a seed most likely means, for the panics that
+/// node code breaking a rule of the simulator causes.
+pub fn diagnose(panic_message: &str) -> Option<&'static str> {
+    const CAUSES: [(&str, &str); 4] = [
+        (
+            "must be called from the context of a Tokio",
+            "node code called tokio directly (tokio::spawn, tokio::time, tokio::net): \
+             use madsim_net::task, madsim_net::time and madsim_net::net",
+        ),
+        (
+            "no reactor running",
+            "node code called tokio directly (tokio::spawn, tokio::time, tokio::net): \
+             use madsim_net::task, madsim_net::time and madsim_net::net",
+        ),
+        (
+            // madsim refuses pthread_attr_init inside a simulation.
+            "failed to spawn thread",
+            "node code started an OS thread (std::thread::spawn): \
+             use madsim_net::task::spawn or spawn_blocking",
+        ),
+        (
+            "non-determinism detected",
+            "the seed drew different random numbers on a second run: something in the node \
+             code is not seeded by the simulation (an unbiased select!, HashMap order, \
+             a wall clock, an RNG outside madsim_net::rand)",
+        ),
+    ];
+    CAUSES
+        .iter()
+        .find(|(needle, _)| panic_message.contains(needle))
+        .map(|&(_, cause)| cause)
+}
+
 #[cfg(madsim)]
 pub use sim::{run_seeds, simulate};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rule_breaking_panics_are_named() {
+        let tokio =
+            "there is no reactor running, must be called from the context of a Tokio 1.x runtime";
+        assert!(super::diagnose(tokio).unwrap().contains("tokio::spawn"));
+        let thread = "failed to spawn thread: Os { code: 11, kind: WouldBlock }";
+        assert!(
+            super::diagnose(thread)
+                .unwrap()
+                .contains("std::thread::spawn")
+        );
+        assert_eq!(super::diagnose("index out of bounds"), None);
+    }
+}
 
 #[cfg(madsim)]
 mod sim {
@@ -262,11 +312,13 @@ mod sim {
             runtime.block_on(body())
         }));
         outcome.map_err(|_| {
-            let message = LAST_PANIC.with(|slot| slot.borrow_mut().take());
-            format!(
-                "panicked: {}",
-                message.unwrap_or_else(|| "unknown panic".into())
-            )
+            let message = LAST_PANIC
+                .with(|slot| slot.borrow_mut().take())
+                .unwrap_or_else(|| "unknown panic".into());
+            match super::diagnose(&message) {
+                Some(cause) => format!("panicked: {message} ({cause})"),
+                None => format!("panicked: {message}"),
+            }
         })
     }
 }

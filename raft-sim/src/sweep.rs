@@ -167,6 +167,9 @@ pub struct SweepArgs {
 pub struct RunArgs {
     #[arg(long)]
     pub seed: u64,
+    /// Run the seed twice and name the first event where the runs differ.
+    #[arg(long)]
+    pub check_determinism: bool,
     #[command(flatten)]
     pub run: RunFlags,
 }
@@ -267,7 +270,7 @@ pub fn replay<A: App>(_args: &ReplayArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[cfg(madsim)]
-pub use sim::{replay, run, run_seed, sweep};
+pub use sim::{Divergence, check_determinism, replay, run, run_seed, sweep};
 
 #[cfg(madsim)]
 mod sim;

@@ -35,16 +35,25 @@ pub enum Model {
     /// them: read / write / cas on the version (the version of a write is
     /// its log index).
     VersionedCas,
+    /// The app's own: it draws the ops ([`App::custom_op`]) and checks the
+    /// history with its own `twinnet_check::Model` ([`App::check_custom`]).
+    Custom,
 }
 
 impl Model {
-    pub const ALL: [Model; 3] = [Model::RegisterCas, Model::KvAppend, Model::VersionedCas];
+    pub const ALL: [Model; 4] = [
+        Model::RegisterCas,
+        Model::KvAppend,
+        Model::VersionedCas,
+        Model::Custom,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Model::RegisterCas => "register-cas",
             Model::KvAppend => "kv-append",
             Model::VersionedCas => "versioned-cas",
+            Model::Custom => "custom",
         }
     }
 }
@@ -56,7 +65,9 @@ impl FromStr for Model {
             .into_iter()
             .find(|m| m.name() == s)
             .ok_or_else(|| {
-                format!("unknown model {s:?}: choose register-cas, kv-append or versioned-cas")
+                format!(
+                    "unknown model {s:?}: choose register-cas, kv-append, versioned-cas or custom"
+                )
             })
     }
 }
@@ -158,7 +169,25 @@ pub fn to_jsonl(history: &[HistoryEvent]) -> String {
     out
 }
 
-struct Recorder {
+/// Records a history: shared by the client processes of a workload (the
+/// harness's own, or one a user writes for a scenario). Times are
+/// simulated (or real) nanoseconds since the recorder was made; at most
+/// `ops` operations are claimed.
+///
+/// ```
+/// use raft_sim::workload::{Op, Outcome, Recorder};
+/// let recorder = Recorder::new(10);
+/// let process = recorder.new_process();
+/// let op = Op::write("k0".into(), 3);
+/// assert!(recorder.claim());
+/// recorder.invoke(process, &op);
+/// recorder.complete(process, &op, Some(Outcome::Ok(None)));
+/// let history = recorder.take();
+/// assert_eq!(history.len(), 2);
+/// assert!(raft_sim::workload::to_jsonl(&history).contains("\"type\":\"ok\""));
+/// ```
+#[derive(Debug)]
+pub struct Recorder {
     start: Instant,
     events: Mutex<Vec<HistoryEvent>>,
     next_process: AtomicU64,
@@ -167,6 +196,42 @@ struct Recorder {
 }
 
 impl Recorder {
+    /// A recorder for at most `ops` operations (capped at [`MAX_OPS`]).
+    pub fn new(ops: usize) -> Self {
+        let ops = ops.min(MAX_OPS);
+        Recorder {
+            start: Instant::now(),
+            events: Mutex::new(Vec::with_capacity(ops * 2)),
+            next_process: AtomicU64::new(0),
+            issued: AtomicUsize::new(0),
+            ops,
+        }
+    }
+
+    /// A fresh process id (a process whose op ended `info` must take a
+    /// new one: its old one may still have an operation in flight).
+    pub fn new_process(&self) -> u64 {
+        self.next_process.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Records the invocation of `op` by `process`.
+    pub fn invoke(&self, process: u64, op: &Op) {
+        self.record(process, EventType::Invoke, op, op.value.clone(), None);
+    }
+
+    /// Records how `op` completed (`None`: no answer in time) and returns
+    /// the history type it got.
+    pub fn complete(&self, process: u64, op: &Op, outcome: Option<Outcome>) -> EventType {
+        let (kind, value, error) = complete(op, outcome);
+        self.record(process, kind, op, value, error);
+        kind
+    }
+
+    /// The history so far, leaving the recorder empty.
+    pub fn take(&self) -> Vec<HistoryEvent> {
+        std::mem::take(&mut *self.events.lock())
+    }
+
     /// Records one event; `error` marks a failure that is not the
     /// operation's own answer.
     fn record(&self, process: u64, kind: EventType, op: &Op, value: Value, error: Option<String>) {
@@ -183,7 +248,7 @@ impl Recorder {
     }
 
     /// Claims the next operation, if any are left.
-    fn claim(&self) -> bool {
+    pub fn claim(&self) -> bool {
         self.issued.fetch_add(1, Ordering::Relaxed) < self.ops
     }
 }
@@ -285,11 +350,19 @@ impl ProcessMemory {
 
 /// Draws the next operation of `model` (the simulator's seeded RNG under
 /// `cfg(madsim)`; the draw order is part of every seed's trace).
-fn generate(model: Model, keys: usize, process: u64, serial: u64, memory: &ProcessMemory) -> Op {
+fn generate<A: App>(
+    app: &A,
+    model: Model,
+    keys: usize,
+    process: u64,
+    serial: u64,
+    memory: &ProcessMemory,
+) -> Op {
     let mut rng = madsim_net::rand::thread_rng();
     let key = format!("k{}", rng.gen_range(0..keys));
     let roll = rng.gen_range(0..100u32);
     let (f, value) = match model {
+        Model::Custom => return app.custom_op(key, roll, process, serial),
         Model::RegisterCas if roll < 50 => ("read", Value::Null),
         Model::RegisterCas if roll < 75 => ("write", json!(rng.gen_range(0..10i64))),
         Model::RegisterCas => {
@@ -334,27 +407,26 @@ async fn client_loop<A: App>(
     recorder: Arc<Recorder>,
     config: WorkloadConfig,
 ) {
-    let mut process = recorder.next_process.fetch_add(1, Ordering::Relaxed);
+    let mut process = recorder.new_process();
     let mut client = app.client(&nodes);
     let mut memory = ProcessMemory::default();
     let mut serial = 0u64;
     while recorder.claim() {
         serial += 1;
-        let op = generate(config.model, config.keys, process, serial, &memory);
-        recorder.record(process, EventType::Invoke, &op, op.value.clone(), None);
+        let op = generate(&app, config.model, config.keys, process, serial, &memory);
+        recorder.invoke(process, &op);
         let outcome = time::timeout(
             Duration::from_millis(config.op_timeout_ms),
             app.invoke(&mut client, &op),
         )
         .await
         .ok();
-        let (kind, value, error) = complete(&op, outcome);
-        if kind == EventType::Ok {
-            memory.learn(&op, &value);
+        if let Some(Outcome::Ok(Some(value))) = &outcome {
+            memory.learn(&op, value);
         }
-        recorder.record(process, kind, &op, value, error);
+        let kind = recorder.complete(process, &op, outcome);
         if kind == EventType::Info {
-            process = recorder.next_process.fetch_add(1, Ordering::Relaxed);
+            process = recorder.new_process();
             client = app.client(&nodes);
         }
         time::sleep(Duration::from_millis(config.think_ms.max(1))).await;
@@ -370,13 +442,7 @@ pub fn start<B: NetBackend, A: App>(
     let app = cluster.app().clone();
     let nodes = Arc::new(cluster.node_addrs());
     cluster.spawn_client(async move {
-        let recorder = Arc::new(Recorder {
-            start: Instant::now(),
-            events: Mutex::new(Vec::with_capacity(config.ops * 2)),
-            next_process: AtomicU64::new(0),
-            issued: AtomicUsize::new(0),
-            ops: config.ops,
-        });
+        let recorder = Arc::new(Recorder::new(config.ops));
         let processes: Vec<_> = (0..config.clients)
             .map(|_| {
                 madsim_net::task::spawn(client_loop(
@@ -390,6 +456,6 @@ pub fn start<B: NetBackend, A: App>(
         for process in processes {
             let _ = process.await;
         }
-        std::mem::take(&mut *recorder.events.lock())
+        recorder.take()
     })
 }

@@ -9,6 +9,7 @@ mod kernel;
 mod passes;
 mod sim;
 mod summary;
+mod sweep_bench;
 
 use std::process::ExitCode;
 

@@ -80,7 +80,8 @@ const BENCHES: [Bench; 5] = [
 ];
 
 /// Runs every bench of [`BENCHES`] with `TWINNET_BENCH_DIR=<root>/target/bench`
-/// (trailing ARGS go to each bench binary), then lists the JSON files there.
+/// (trailing ARGS go to each bench binary), then the default sweep against a
+/// baseline revision ([`crate::sweep_bench`]), then lists the JSON files.
 pub fn bench(args: &[String]) -> Result<ExitCode> {
     let bench_dir = cmd::workspace_root().join(BENCH_DIR);
     std::fs::create_dir_all(&bench_dir)
@@ -105,6 +106,7 @@ pub fn bench(args: &[String]) -> Result<ExitCode> {
             );
         }
     }
+    crate::sweep_bench::run(&bench_dir)?;
     list_json(&bench_dir)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -96,6 +96,9 @@ pub struct SweepArgs {
 pub struct RunArgs {
     #[arg(long)]
     pub seed: u64,
+    /// Run the seed twice and name the first event where the runs differ.
+    #[arg(long)]
+    pub check_determinism: bool,
     #[command(flatten)]
     pub run: RunFlags,
     #[command(flatten)]
@@ -119,6 +122,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     run.app_flags = args.app.replay_flags();
     let run_args = sweep::RunArgs {
         seed: args.seed,
+        check_determinism: args.check_determinism,
         run,
     };
     match args.app.app {

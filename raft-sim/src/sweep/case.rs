@@ -145,6 +145,17 @@ pub async fn run_case<B: NetBackend, A: App>(
     config: RunConfig<A>,
     seed: u64,
 ) -> Outcome {
+    run_case_traced(backend, config, seed, false).await.0
+}
+
+/// [`run_case`], also returning the backend's event log (the retained
+/// events) when `keep_events` asks: what a determinism check compares.
+pub async fn run_case_traced<B: NetBackend, A: App>(
+    backend: B,
+    config: RunConfig<A>,
+    seed: u64,
+    keep_events: bool,
+) -> (Outcome, Vec<madsim_net::Event>) {
     let start = time::Instant::now();
     let options = ClusterOptions {
         nodes: config.nodes,
@@ -153,12 +164,12 @@ pub async fn run_case<B: NetBackend, A: App>(
     };
     let cluster = match Cluster::start(backend, config.app.clone(), options).await {
         Ok(cluster) => cluster,
-        Err(err) => return failed_setup(format!("cluster start: {err}")),
+        Err(err) => return (failed_setup(format!("cluster start: {err}")), Vec::new()),
     };
     let mut failures = Vec::new();
     let driven = drive(&cluster, &config, seed, &mut failures).await;
     settle(&cluster, &mut failures).await;
-    if let Err(violation) = linearizability(&driven.history, config.workload.model) {
+    if let Err(violation) = linearizability(&config.app, &driven.history, config.workload.model) {
         failures.push(format!("linearizability: {violation}"));
     }
     let disks: Vec<_> = cluster
@@ -168,7 +179,12 @@ pub async fn run_case<B: NetBackend, A: App>(
         .collect();
     let coverage = Coverage::measure(&driven.watch, &driven.applied, &disks);
     let fault_count = driven.applied.len() as u64;
-    Outcome {
+    let events = if keep_events {
+        cluster.backend.events()
+    } else {
+        Vec::new()
+    };
+    let outcome = Outcome {
         failures,
         history: driven.history,
         faults: serde_json::to_value(&driven.applied).unwrap_or_default(),
@@ -178,21 +194,33 @@ pub async fn run_case<B: NetBackend, A: App>(
         trace_hash: cluster.backend.trace_hash(),
         simulated: start.elapsed(),
         wall: Duration::ZERO,
-    }
+    };
+    (outcome, events)
 }
 
 /// Checks the recorded history with the checker's default (step, not
 /// time) budgets, so the verdict is as reproducible as the seed.
-fn linearizability(history: &[HistoryEvent], model: Model) -> Result<(), String> {
+fn linearizability<A: App>(app: &A, history: &[HistoryEvent], model: Model) -> Result<(), String> {
     let parsed = twinnet_check::parse_str(&workload::to_jsonl(history))
         .map_err(|e| format!("history unreadable: {e}"))?;
     let kind = match model {
         Model::RegisterCas => twinnet_check::ModelKind::RegisterCas,
         Model::KvAppend => twinnet_check::ModelKind::KvAppend,
         Model::VersionedCas => twinnet_check::ModelKind::VersionedCas,
+        Model::Custom => {
+            let options = twinnet_check::CheckOptions::default();
+            let report = app
+                .check_custom(&parsed, &options)
+                .map_err(|e| format!("history does not fit the app's model: {e}"))?;
+            return verdict(report);
+        }
     };
     let report = twinnet_check::check(&parsed, kind)
         .map_err(|e| format!("history does not fit the model: {e}"))?;
+    verdict(report)
+}
+
+fn verdict(report: twinnet_check::CheckReport) -> Result<(), String> {
     match report.verdict {
         twinnet_check::Verdict::Linearizable => Ok(()),
         twinnet_check::Verdict::NotLinearizable | twinnet_check::Verdict::Unknown => {

@@ -81,6 +81,18 @@ pub fn sweep<A: App>(app: A, args: &SweepArgs) -> anyhow::Result<ExitCode> {
 
 pub fn run<A: App>(app: A, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let config = args.run.config(app).map_err(anyhow::Error::msg)?;
+    if args.check_determinism {
+        return Ok(match check_determinism(args.seed, &config) {
+            Ok(hash) => {
+                println!("seed {}: deterministic, trace {hash} twice", args.seed);
+                ExitCode::SUCCESS
+            }
+            Err(divergence) => {
+                println!("{divergence}");
+                ExitCode::FAILURE
+            }
+        });
+    }
     let result = run_seed(args.seed, &config).finish(
         args.seed,
         &config,
@@ -140,8 +152,86 @@ pub fn run_seed<A: App>(seed: u64, config: &RunConfig<A>) -> Outcome {
 }
 
 async fn simulate_seed<A: App>(config: RunConfig<A>, seed: u64) -> Outcome {
+    simulate_traced(config, seed, false).await.0
+}
+
+async fn simulate_traced<A: App>(
+    config: RunConfig<A>,
+    seed: u64,
+    keep_events: bool,
+) -> (Outcome, Vec<madsim_net::Event>) {
     match SimBackend::new() {
-        Ok(backend) => case::run_case(backend, config, seed).await,
-        Err(err) => failed_setup(format!("setup: {err}")),
+        Ok(backend) => case::run_case_traced(backend, config, seed, keep_events).await,
+        Err(err) => (failed_setup(format!("setup: {err}")), Vec::new()),
     }
+}
+
+/// Where two runs of one seed first went apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    pub seed: u64,
+    pub trace_hashes: [String; 2],
+    /// Index in the event log (of the retained events) of the first
+    /// difference, its simulated time, and the event of each run there
+    /// (`None`: that run's log had ended).
+    pub index: usize,
+    pub time_ns: u64,
+    pub events: [Option<String>; 2],
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |e: &Option<String>| e.clone().unwrap_or_else(|| "(log ended)".into());
+        write!(
+            f,
+            "seed {} is not deterministic: trace {} then {}; the runs first differ at event {} \
+             ({:.3} simulated s): {} vs {}. Look for what node code does there without the \
+             simulator: tokio or std time, threads, an unbiased select!, HashMap order, \
+             an RNG outside madsim_net::rand",
+            self.seed,
+            self.trace_hashes[0],
+            self.trace_hashes[1],
+            self.index,
+            self.time_ns as f64 / 1e9,
+            show(&self.events[0]),
+            show(&self.events[1]),
+        )
+    }
+}
+
+/// Runs `seed` twice and compares the two runs' event logs and trace
+/// hashes: `Ok(trace hash)` when they are identical, else where they first
+/// diverged.
+pub fn check_determinism<A: App>(seed: u64, config: &RunConfig<A>) -> Result<String, Divergence> {
+    let run = || {
+        runner::simulate(seed, SEED_TIME_LIMIT, || {
+            simulate_traced(config.clone(), seed, true)
+        })
+        .unwrap_or_else(|why| (failed_setup(why), Vec::new()))
+    };
+    let (first, first_events) = run();
+    let (second, second_events) = run();
+    let hashes = [first.trace_hash, second.trace_hash].map(Artifact::trace_hash_hex);
+    let index = first_events
+        .iter()
+        .zip(&second_events)
+        .position(|(a, b)| a != b)
+        .unwrap_or(first_events.len().min(second_events.len()));
+    let same_log = first_events.len() == second_events.len() && index == first_events.len();
+    if same_log && hashes[0] == hashes[1] && first.failures == second.failures {
+        return Ok(hashes[0].clone());
+    }
+    let at = |events: &[madsim_net::Event]| events.get(index).map(|e| format!("{e:?}"));
+    let time_ns = [&first_events, &second_events]
+        .iter()
+        .filter_map(|events| events.get(index).map(|e| e.time_ns))
+        .min()
+        .unwrap_or(0);
+    Err(Divergence {
+        seed,
+        trace_hashes: hashes,
+        index,
+        time_ns,
+        events: [at(&first_events), at(&second_events)],
+    })
 }

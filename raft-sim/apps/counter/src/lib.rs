@@ -1,0 +1,1 @@
+//! A minimal counter service (being written).
