@@ -135,8 +135,8 @@ fn classify_present() -> Sweep {
 }
 
 /// Every vector that is present gets porcupine's verdict. Missing ones are
-/// named in the output and proven by the ignored test below, never counted
-/// as passed here.
+/// named in the output and fail the test below, never counted as passed
+/// here.
 #[test]
 fn present_porcupine_vectors_are_classified() {
     let sweep = classify_present();
@@ -149,7 +149,7 @@ fn present_porcupine_vectors_are_classified() {
     if !sweep.missing.is_empty() {
         println!(
             "NOT CHECKED: {} of {} vectors are missing (first: {:?}); \
-             run `cargo test --test check_vectors -- --ignored` where they are present",
+             all_porcupine_vectors_are_present_and_classified fails until they are",
             sweep.missing.len(),
             sweep.total,
             &sweep.missing[..sweep.missing.len().min(5)]
@@ -157,12 +157,9 @@ fn present_porcupine_vectors_are_classified() {
     }
 }
 
-/// All 109: ignored by default because this checkout's
-/// `../shared/vectors/porcupine/jepsen/` holds none of the 103 etcd logs the
-/// manifest lists. Point `TWINNET_PORCUPINE_VECTORS` at a complete copy and
-/// run with `--ignored`.
+/// All 109 of the manifest must be present (`../shared/vectors/porcupine/`,
+/// or `TWINNET_PORCUPINE_VECTORS`) and get porcupine's verdict.
 #[test]
-#[ignore = "needs all 109 porcupine vectors; ../shared/vectors/porcupine/jepsen/ is absent here"]
 fn all_porcupine_vectors_are_present_and_classified() {
     let sweep = classify_present();
     assert!(

@@ -49,10 +49,10 @@ async fn handle(raft: &Raft, request: KvRequest, bugs: Bugs) -> Routed<KvAnswer>
 /// Read-index, wait for the state machine to catch up, then read it: never
 /// a possibly stale local copy.
 async fn read(raft: &Raft, key: String, bugs: Bugs) -> Routed<KvAnswer> {
-    if !bugs.stale_read {
-        if let Err(refused) = service::linearize(raft).await {
-            return refused;
-        }
+    if !bugs.stale_read
+        && let Err(refused) = service::linearize(raft).await
+    {
+        return refused;
     }
     // Under the planted `stale-read` bug: whatever this node has applied,
     // leader or not.
