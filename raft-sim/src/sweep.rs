@@ -127,6 +127,14 @@ impl RunFlags {
         crate::runner::replay_command_of(program, seed, &self.replay_flags())
     }
 
+    /// The binary whose `replay ARTIFACT.json` reruns an artifact.
+    pub fn replay_binary(&self) -> &str {
+        self.replay_program
+            .as_deref()
+            .and_then(|program| program.strip_suffix(" sweep"))
+            .unwrap_or("raft-sim")
+    }
+
     /// The flags to append to a replay command so it reruns this config.
     pub fn replay_flags(&self) -> String {
         let mut flags = Vec::new();

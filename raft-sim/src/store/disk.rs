@@ -354,8 +354,8 @@ fn kept_prefix(policy: CrashPolicy, pending: usize, draw: impl FnOnce() -> u64) 
 /// A simulated disk shared by every incarnation of one node.
 ///
 /// Cloning shares the disk. The harness keeps one clone, hands one to each
-/// (re)start through [`crate::store::open`], and calls [`Disk<C>::crash`] when it
-/// kills the node.
+/// (re)start of the node (`NodeStart::disk`, which the node mounts once),
+/// and calls [`Disk::crash`] when it kills the node.
 #[derive(Clone, Debug)]
 pub struct Disk<C: SimTypes>(Arc<Mutex<DiskState<C>>>);
 
@@ -534,8 +534,22 @@ impl<C: SimTypes> Mount<C> {
         })
     }
 
+    /// Writes `snapshot` as the current one: `Built` by `build_snapshot`
+    /// (never over a newer one), `Install` by `install_snapshot`.
+    ///
+    /// An `Install` of the snapshot the disk already holds (openraft
+    /// installs the stored snapshot into a volatile state machine at every
+    /// start) writes nothing and is not counted as installed: only
+    /// snapshots sent by a leader are.
     pub fn save_snapshot(&self, snapshot: StoredSnapshot<C>, how: SnapshotWrite) -> io::Result<()> {
         self.write(|state| {
+            let restored = how == SnapshotWrite::Install
+                && state.visible.snapshot.as_ref().is_some_and(|current| {
+                    current.meta == snapshot.meta && current.data == snapshot.data
+                });
+            if restored {
+                return Ok(());
+            }
             match how {
                 SnapshotWrite::Install => state.stats.snapshots_installed += 1,
                 SnapshotWrite::Built => state.stats.snapshots_built += 1,
@@ -545,9 +559,6 @@ impl<C: SimTypes> Mount<C> {
         })
     }
 
-    /// Waits the disk's fsync latency, then makes every pending write
-    /// durable. Only an `Ok` means durable: a mount fenced off meanwhile (its
-    /// node was killed) gets an error and its writes may be lost.
     /// Writes the application file `key` (a state machine's data, say):
     /// like every write it is durable only after [`Mount::sync`], and a
     /// crash keeps it only if it falls in the kept prefix.
@@ -584,6 +595,9 @@ impl<C: SimTypes> Mount<C> {
         self.disk.blob(key)
     }
 
+    /// Waits the disk's fsync latency, then makes every pending write
+    /// durable. Only an `Ok` means durable: a mount fenced off meanwhile (its
+    /// node was killed) gets an error and its writes may be lost.
     pub async fn sync(&self) -> io::Result<()> {
         let latency = self.disk.fsync_latency();
         // madsim rounds every sleep up to 1 ms; a zero latency means none.
@@ -781,5 +795,35 @@ mod tests {
             crash_once(8),
             "another seed, other crashes (8 draws of 41)"
         );
+    }
+
+    /// openraft installs the stored snapshot again at every start of a
+    /// volatile state machine: that is not a snapshot from a leader.
+    #[test]
+    fn reinstalling_the_stored_snapshot_is_not_counted_as_installed() {
+        let disk = Disk::with_fsync_latency(Duration::ZERO);
+        let mount = disk.mount();
+        let snapshot = |index: u64, data: &[u8]| StoredSnapshot {
+            meta: SnapshotMetaOf::<TypeConfig> {
+                last_log_id: Some(log_id::<TypeConfig>(1, 1, index)),
+                last_membership: Default::default(),
+            },
+            data: data.to_vec(),
+        };
+        mount
+            .save_snapshot(snapshot(5, b"five"), SnapshotWrite::Built)
+            .unwrap();
+        let ops = disk.stats().ops_written;
+        mount
+            .save_snapshot(snapshot(5, b"five"), SnapshotWrite::Install)
+            .unwrap();
+        assert_eq!(disk.stats().snapshots_installed, 0, "restored, not installed");
+        assert_eq!(disk.stats().ops_written, ops, "nothing written again");
+        mount
+            .save_snapshot(snapshot(9, b"nine"), SnapshotWrite::Install)
+            .unwrap();
+        assert_eq!(disk.stats().snapshots_installed, 1);
+        assert_eq!(disk.stats().snapshots_built, 1);
+        assert_eq!(disk.snapshot().map(|s| s.data.clone()), Some(b"nine".to_vec()));
     }
 }

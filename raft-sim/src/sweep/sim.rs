@@ -57,8 +57,9 @@ pub fn sweep<A: App>(app: A, args: &SweepArgs) -> anyhow::Result<ExitCode> {
         println!("  replay: {}", args.run.replay_command(failed.seed));
         if let Some(path) = &failed.artifact {
             println!(
-                "  artifact: {} (raft-sim replay {})",
+                "  artifact: {} ({} replay {})",
                 path.display(),
+                args.run.replay_binary(),
                 path.display()
             );
         }
