@@ -817,13 +817,20 @@ mod tests {
         mount
             .save_snapshot(snapshot(5, b"five"), SnapshotWrite::Install)
             .unwrap();
-        assert_eq!(disk.stats().snapshots_installed, 0, "restored, not installed");
+        assert_eq!(
+            disk.stats().snapshots_installed,
+            0,
+            "restored, not installed"
+        );
         assert_eq!(disk.stats().ops_written, ops, "nothing written again");
         mount
             .save_snapshot(snapshot(9, b"nine"), SnapshotWrite::Install)
             .unwrap();
         assert_eq!(disk.stats().snapshots_installed, 1);
         assert_eq!(disk.stats().snapshots_built, 1);
-        assert_eq!(disk.snapshot().map(|s| s.data.clone()), Some(b"nine".to_vec()));
+        assert_eq!(
+            disk.snapshot().map(|s| s.data.clone()),
+            Some(b"nine".to_vec())
+        );
     }
 }
