@@ -101,7 +101,7 @@ pub fn print_summary(title: &str, summary: &Summary) {
 pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
     let t = &coverage.total;
     println!("coverage (all seeds)");
-    let rows: [(&str, String); 8] = [
+    let rows: [(&str, String); 9] = [
         ("elections (terms)", t.elections.to_string()),
         (
             "leader changes",
@@ -128,6 +128,7 @@ pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
             "snapshots installed",
             format!("{} (+{} built)", t.snapshots_installed, t.snapshots_built),
         ),
+        ("log entries compared", t.log_entries_compared.to_string()),
     ];
     for (name, value) in rows {
         println!("  {name:<22} {value:>12}");
@@ -295,6 +296,20 @@ mod sim {
         }));
     }
 
+    /// Outside a sweep (a test calling `run_seed`), panics still print, and
+    /// their message is kept too so that the seed's failure can name it.
+    fn record_panics() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let message = info.to_string();
+                LAST_PANIC.with(|slot| *slot.borrow_mut() = Some(message));
+                previous(info);
+            }));
+        });
+    }
+
     /// Runs `body` in a fresh simulation of `seed`; a panic (including
     /// madsim's deadlock and time-limit panics) comes back as `Err`.
     pub fn simulate<T, Fut>(
@@ -305,6 +320,7 @@ mod sim {
     where
         Fut: Future<Output = T>,
     {
+        record_panics();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut runtime =
                 madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());

@@ -168,7 +168,7 @@ pub async fn run_case_traced<B: NetBackend, A: App>(
     };
     let mut failures = Vec::new();
     let driven = drive(&cluster, &config, seed, &mut failures).await;
-    settle(&cluster, &mut failures).await;
+    let agreement = settle(&cluster, &mut failures).await;
     if let Err(violation) = linearizability(&config.app, &driven.history, config.workload.model) {
         failures.push(format!("linearizability: {violation}"));
     }
@@ -177,7 +177,8 @@ pub async fn run_case_traced<B: NetBackend, A: App>(
         .into_iter()
         .filter_map(|id| cluster.disk(id).ok().map(|d| d.stats()))
         .collect();
-    let coverage = Coverage::measure(&driven.watch, &driven.applied, &disks);
+    let mut coverage = Coverage::measure(&driven.watch, &driven.applied, &disks);
+    coverage.log_entries_compared = agreement.map_or(0, |a| a.logs.entries_matched);
     let fault_count = driven.applied.len() as u64;
     let events = if keep_events {
         cluster.backend.events()
@@ -329,7 +330,11 @@ fn expected_duration<A: App>(config: &RunConfig<A>) -> Duration {
 }
 
 /// Heals everything, then checks liveness and that the nodes agree.
-async fn settle<B: NetBackend, A: App>(cluster: &Cluster<B, A>, failures: &mut Vec<String>) {
+/// Returns what the agreement checks compared, when they ran and passed.
+async fn settle<B: NetBackend, A: App>(
+    cluster: &Cluster<B, A>,
+    failures: &mut Vec<String>,
+) -> Option<invariants::AgreementReport> {
     let bound = cluster
         .time_scale()
         .duration(LIVENESS_BOUND)
@@ -338,11 +343,11 @@ async fn settle<B: NetBackend, A: App>(cluster: &Cluster<B, A>, failures: &mut V
         failures.push(format!("nemesis stop: {err}"));
     }
     match invariants::liveness(cluster, bound).await {
-        Ok(_) => {
-            if let Err(violation) = invariants::applied_prefixes_agree(cluster, bound).await {
-                failures.push(format!("invariant: {violation}"));
-            }
-        }
+        Ok(_) => match invariants::applied_prefixes_agree(cluster, bound).await {
+            Ok(report) => return Some(report),
+            Err(violation) => failures.push(format!("invariant: {violation}")),
+        },
         Err(violation) => failures.push(format!("liveness: {violation}")),
     }
+    None
 }

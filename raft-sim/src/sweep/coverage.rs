@@ -34,6 +34,9 @@ pub struct Coverage {
     /// Snapshots installed from a leader (a follower fell behind the log).
     pub snapshots_installed: u64,
     pub snapshots_built: u64,
+    /// Log entries the log-matching check found on two nodes' disks and
+    /// compared (0 when the app's log is not on the simulated disk).
+    pub log_entries_compared: u64,
 }
 
 impl Coverage {
@@ -119,6 +122,7 @@ impl CoverageTotals {
             t.link_bursts += c.link_bursts;
             t.snapshots_installed += c.snapshots_installed;
             t.snapshots_built += c.snapshots_built;
+            t.log_entries_compared += c.log_entries_compared;
             totals.seeds_with_leader_change += u64::from(c.leader_changes > 0);
         }
         if faults_planned {
@@ -130,6 +134,13 @@ impl CoverageTotals {
     fn gaps(&self) -> Vec<String> {
         let t = &self.total;
         let mut never = Vec::new();
+        if t.log_entries_compared == 0 {
+            never.push(
+                "log matching compared no entries: is the app's log on the simulated disk \
+                 (raft_sim::store::LogStore)?"
+                    .to_string(),
+            );
+        }
         if t.faults_applied == 0 {
             never.push("no fault was ever applied (every step was skipped)".to_string());
         }

@@ -1,7 +1,8 @@
 //! `raft_sim::sweep::check_determinism` on the KV app: a seed runs twice to
 //! the same trace; an app that leaks state across runs (a process-global
 //! counter, as a `static` cache or a lazily seeded RNG would) is caught, and
-//! the divergence names the first event where the runs differ.
+//! the divergence names the first event where the runs differ. And an app
+//! whose node code calls tokio directly fails with the cause named.
 #![cfg(madsim)]
 
 use std::net::IpAddr;
@@ -14,7 +15,7 @@ use example_kv::store::Raft;
 use example_kv::types::TypeConfig;
 use raft_sim::app::{App, NodeStart, StateDigest};
 use raft_sim::nemesis::NemesisPreset;
-use raft_sim::sweep::{RunConfig, check_determinism};
+use raft_sim::sweep::{RunConfig, check_determinism, run_seed};
 use raft_sim::workload::{Op, Outcome, WorkloadConfig};
 use serde::{Deserialize, Serialize};
 
@@ -85,5 +86,49 @@ fn state_leaking_across_runs_is_named() {
     assert!(
         text.contains("not deterministic") && text.contains("first differ at event"),
         "{text}"
+    );
+}
+
+/// The KV app whose node start-up calls `tokio::spawn` itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct CallsTokio(KvApp);
+
+impl App for CallsTokio {
+    type C = TypeConfig;
+    type Handle = Raft;
+    type Client = KvClient;
+
+    fn name(&self) -> &str {
+        "tokio-kv"
+    }
+    fn raft_config(&self) -> openraft::Config {
+        self.0.raft_config()
+    }
+    fn node(&self, id: u64, ip: IpAddr) -> openraft::BasicNode {
+        self.0.node(id, ip)
+    }
+    async fn start(self, node: NodeStart<Self>) {
+        // The mistake: not madsim_net::task::spawn.
+        drop(tokio::spawn(async {}));
+        self.0.start(node.cast::<KvApp>()).await
+    }
+    fn client(&self, nodes: &[(u64, IpAddr)]) -> KvClient {
+        self.0.client(nodes)
+    }
+    async fn invoke(&self, client: &mut KvClient, op: &Op) -> Outcome {
+        self.0.invoke(client, op).await
+    }
+    async fn state_digest(&self, node: &Raft) -> Result<StateDigest<TypeConfig>, String> {
+        self.0.state_digest(node).await
+    }
+}
+
+#[test]
+fn node_code_calling_tokio_fails_with_the_cause_named() {
+    let outcome = run_seed(1, &config(CallsTokio::default()));
+    let failures = outcome.failures.join("; ");
+    assert!(
+        failures.contains("node code called tokio directly"),
+        "{failures}"
     );
 }
