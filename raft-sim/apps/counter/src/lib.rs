@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use raft_sim::app::{App, NodeStart, StateDigest};
 use raft_sim::service::{self, APP_PORT, LeaderClient, Routed};
 use raft_sim::store::{LogStore, Mount, SnapshotWrite, StoredSnapshot};
-use raft_sim::workload::{Op, Outcome};
+use raft_sim::workload::{Model, Op, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -366,6 +366,8 @@ pub async fn run_node(node: NodeStart<CounterApp>) {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CounterApp;
 
+pub mod fetch_add;
+
 impl App for CounterApp {
     type C = CounterConfig;
     type Handle = openraft::Raft<CounterConfig, CounterStateMachine>;
@@ -415,6 +417,23 @@ impl App for CounterApp {
                 _ => Outcome::Fail(None),
             },
         }
+    }
+
+    /// Registers, and the counter's own fetch-and-add model.
+    fn models(&self) -> Vec<Model> {
+        vec![Model::RegisterCas, Model::Custom]
+    }
+
+    fn custom_op(&self, key: String, roll: u32, _process: u64, _serial: u64) -> Op {
+        fetch_add::next_op(key, roll)
+    }
+
+    fn check_custom(
+        &self,
+        history: &twinnet_check::History,
+        options: &twinnet_check::CheckOptions,
+    ) -> Result<twinnet_check::CheckReport, twinnet_check::HistoryError> {
+        twinnet_check::check_model::<fetch_add::FetchAdd>(history, options)
     }
 
     async fn state_digest(
