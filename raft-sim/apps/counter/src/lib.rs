@@ -261,24 +261,15 @@ impl RaftStateMachine<C> for CounterStateMachine {
     ) -> io::Result<()> {
         let data = snapshot.into_inner();
         let registers = decode(&data)?;
-        // At start-up openraft restores the state machine by installing the
-        // snapshot already on the mount: saving it again would count as an
-        // install from a leader in the sweep's coverage. Only a new snapshot
-        // is saved; either way it is durable before this returns.
-        let already_current = self
-            .mount
-            .disk()
-            .snapshot()
-            .is_some_and(|current| current.meta == *meta);
-        if !already_current {
-            self.mount.save_snapshot(
-                StoredSnapshot {
-                    meta: meta.clone(),
-                    data,
-                },
-                SnapshotWrite::Install,
-            )?;
-        }
+        // At start-up openraft installs the snapshot already on the mount;
+        // the disk writes (and counts) only a snapshot it does not hold.
+        self.mount.save_snapshot(
+            StoredSnapshot {
+                meta: meta.clone(),
+                data,
+            },
+            SnapshotWrite::Install,
+        )?;
         self.mount.sync().await?;
         *self.state.lock() = State {
             last_applied: meta.last_log_id,
