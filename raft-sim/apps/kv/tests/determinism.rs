@@ -42,43 +42,70 @@ fn the_kv_app_replays_a_seed_to_the_same_trace() {
 /// a simulation, which no seed controls.
 static STARTS: AtomicU64 = AtomicU64::new(0);
 
-/// The KV app with that leak in its node start-up.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Leaky(KvApp);
+/// A rule of the simulator that node code breaks.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+enum Mistake {
+    /// A process-global counter read in the node's start-up.
+    #[default]
+    LeakAcrossRuns,
+    /// `tokio::spawn` instead of `madsim_net::task::spawn`.
+    CallsTokio,
+}
 
-impl App for Leaky {
+/// The KV app whose node start-up makes `Mistake`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Broken {
+    kv: KvApp,
+    mistake: Mistake,
+}
+
+impl Broken {
+    fn making(mistake: Mistake) -> Self {
+        Broken {
+            kv: KvApp::default(),
+            mistake,
+        }
+    }
+}
+
+impl App for Broken {
     type C = TypeConfig;
     type Handle = Raft;
     type Client = KvClient;
 
     fn name(&self) -> &str {
-        "leaky-kv"
+        "broken-kv"
     }
     fn raft_config(&self) -> openraft::Config {
-        self.0.raft_config()
+        self.kv.raft_config()
     }
     fn node(&self, id: u64, ip: IpAddr) -> openraft::BasicNode {
-        self.0.node(id, ip)
+        self.kv.node(id, ip)
     }
     async fn start(self, node: NodeStart<Self>) {
-        let delay_ms = STARTS.fetch_add(1, Ordering::Relaxed);
-        madsim_net::time::sleep(Duration::from_millis(delay_ms)).await;
-        self.0.start(node.cast::<KvApp>()).await
+        match self.mistake {
+            Mistake::LeakAcrossRuns => {
+                let delay_ms = STARTS.fetch_add(1, Ordering::Relaxed);
+                madsim_net::time::sleep(Duration::from_millis(delay_ms)).await;
+            }
+            Mistake::CallsTokio => drop(tokio::spawn(async {})),
+        }
+        self.kv.start(node.cast::<KvApp>()).await
     }
     fn client(&self, nodes: &[(u64, IpAddr)]) -> KvClient {
-        self.0.client(nodes)
+        self.kv.client(nodes)
     }
     async fn invoke(&self, client: &mut KvClient, op: &Op) -> Outcome {
-        self.0.invoke(client, op).await
+        self.kv.invoke(client, op).await
     }
     async fn state_digest(&self, node: &Raft) -> Result<StateDigest<TypeConfig>, String> {
-        self.0.state_digest(node).await
+        self.kv.state_digest(node).await
     }
 }
 
 #[test]
 fn state_leaking_across_runs_is_named() {
-    let divergence = check_determinism(3, &config(Leaky::default()))
+    let divergence = check_determinism(3, &config(Broken::making(Mistake::LeakAcrossRuns)))
         .expect_err("a leak across runs must not replay");
     assert_ne!(divergence.trace_hashes[0], divergence.trace_hashes[1]);
     assert_ne!(divergence.events[0], divergence.events[1]);
@@ -89,43 +116,9 @@ fn state_leaking_across_runs_is_named() {
     );
 }
 
-/// The KV app whose node start-up calls `tokio::spawn` itself.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct CallsTokio(KvApp);
-
-impl App for CallsTokio {
-    type C = TypeConfig;
-    type Handle = Raft;
-    type Client = KvClient;
-
-    fn name(&self) -> &str {
-        "tokio-kv"
-    }
-    fn raft_config(&self) -> openraft::Config {
-        self.0.raft_config()
-    }
-    fn node(&self, id: u64, ip: IpAddr) -> openraft::BasicNode {
-        self.0.node(id, ip)
-    }
-    async fn start(self, node: NodeStart<Self>) {
-        // The mistake: not madsim_net::task::spawn.
-        drop(tokio::spawn(async {}));
-        self.0.start(node.cast::<KvApp>()).await
-    }
-    fn client(&self, nodes: &[(u64, IpAddr)]) -> KvClient {
-        self.0.client(nodes)
-    }
-    async fn invoke(&self, client: &mut KvClient, op: &Op) -> Outcome {
-        self.0.invoke(client, op).await
-    }
-    async fn state_digest(&self, node: &Raft) -> Result<StateDigest<TypeConfig>, String> {
-        self.0.state_digest(node).await
-    }
-}
-
 #[test]
 fn node_code_calling_tokio_fails_with_the_cause_named() {
-    let outcome = run_seed(1, &config(CallsTokio::default()));
+    let outcome = run_seed(1, &config(Broken::making(Mistake::CallsTokio)));
     let failures = outcome.failures.join("; ");
     assert!(
         failures.contains("node code called tokio directly"),
