@@ -34,11 +34,12 @@ pub fn run(bench_dir: &Path) -> Result<()> {
         Ok(path) => path,
         Err(why) => {
             outln!("bench: sweep: SKIPPED, no baseline: {why:#}");
-            let json = format!(
-                "{{\"bench\":\"sweep\",\"skipped\":true,\"baseline\":{:?},\"reason\":{:?}}}\n",
-                rev,
-                format!("{why:#}")
-            );
+            let json = serde_json::json!({
+                "bench": "sweep",
+                "skipped": true,
+                "baseline": rev,
+                "reason": format!("{why:#}"),
+            });
             return write(bench_dir, &json);
         }
     };
@@ -60,20 +61,24 @@ pub fn run(bench_dir: &Path) -> Result<()> {
         best[0],
         best[1]
     );
-    let json = format!(
-        "{{\"bench\":\"sweep\",\"seeds\":{SEEDS:?},\"rounds\":{ROUNDS},\"baseline\":{rev:?},\
-         \"seeds_per_minute\":{:.1},\"baseline_seeds_per_minute\":{:.1},\"ratio\":{ratio:.4},\
-         \"target_min_ratio\":{MIN_RATIO},\"met\":{}}}\n",
-        best[0],
-        best[1],
-        ratio >= MIN_RATIO
-    );
+    let json = serde_json::json!({
+        "bench": "sweep",
+        "seeds": SEEDS,
+        "rounds": ROUNDS,
+        "baseline": rev,
+        "seeds_per_minute": best[0],
+        "baseline_seeds_per_minute": best[1],
+        "ratio": ratio,
+        "target_min_ratio": MIN_RATIO,
+        "met": ratio >= MIN_RATIO,
+    });
     write(bench_dir, &json)
 }
 
-fn write(bench_dir: &Path, json: &str) -> Result<()> {
+fn write(bench_dir: &Path, json: &serde_json::Value) -> Result<()> {
     let path = bench_dir.join("sweep.json");
-    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))
+    let text = serde_json::to_string_pretty(json)?;
+    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
 /// Builds this checkout's `raft-sim` (release, `--cfg madsim`).
@@ -173,12 +178,8 @@ fn sweep_once(binary: &Path, report: &Path) -> Result<f64> {
 
 /// `summary.seeds_per_minute` of a sweep report (both versions write it).
 fn seeds_per_minute(report: &str) -> Option<f64> {
-    let at = report.find("\"seeds_per_minute\"")?;
-    let rest = report[at..].split_once(':')?.1.trim_start();
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e' || c == '+'))
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
+    let report: serde_json::Value = serde_json::from_str(report).ok()?;
+    report.pointer("/summary/seeds_per_minute")?.as_f64()
 }
 
 #[cfg(test)]
