@@ -212,7 +212,7 @@ where
     /// connection, a leader redirect); once it may have reached a leader, a
     /// failure is [`ClientError::Indeterminate`]: a retry could apply it twice.
     pub async fn call(&mut self, request: &Req, may_write: bool) -> Result<Resp, ClientError> {
-        let mut backoff = MIN_BACKOFF;
+        let mut backoff = Backoff::new();
         let mut last = String::from("no node");
         for attempt in 0..MAX_ATTEMPTS {
             let Some((node, addr)) = self.target(attempt) else {
@@ -238,8 +238,7 @@ where
                 }
             }
             self.leader_hint = None;
-            time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            backoff.wait().await;
         }
         Err(ClientError::GaveUp {
             attempts: MAX_ATTEMPTS,
@@ -248,14 +247,7 @@ where
     }
 
     fn target(&self, attempt: u32) -> Option<(u64, SocketAddr)> {
-        let by_hint = self
-            .leader_hint
-            .and_then(|id| self.nodes.iter().find(|(n, _)| *n == id).copied());
-        by_hint.or_else(|| {
-            self.nodes
-                .get(attempt as usize % self.nodes.len().max(1))
-                .copied()
-        })
+        pick_target(&self.nodes, self.leader_hint, attempt)
     }
 
     /// One request to `node`, on the kept connection or a new one.
@@ -287,6 +279,32 @@ where
             Err(_) => Err(Attempt::Ambiguous("timed out".into())),
         }
     }
+}
+
+/// Exponential backoff between a client's attempts, from
+/// `MIN_BACKOFF` doubling up to `MAX_BACKOFF`.
+pub(crate) struct Backoff(Duration);
+
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        Backoff(MIN_BACKOFF)
+    }
+
+    pub(crate) async fn wait(&mut self) {
+        time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Whom attempt number `attempt` of a leader-seeking client asks: the
+/// hinted leader if known, else the nodes in turn.
+pub(crate) fn pick_target(
+    nodes: &[(u64, SocketAddr)],
+    leader_hint: Option<u64>,
+    attempt: u32,
+) -> Option<(u64, SocketAddr)> {
+    let by_hint = leader_hint.and_then(|id| nodes.iter().find(|(n, _)| *n == id).copied());
+    by_hint.or_else(|| nodes.get(attempt as usize % nodes.len().max(1)).copied())
 }
 
 /// One request/response on `stream`; the stream comes back for reuse only

@@ -359,7 +359,7 @@ fn generate<A: App>(
     memory: &ProcessMemory,
 ) -> Op {
     let mut rng = madsim_net::rand::thread_rng();
-    let key = format!("k{}", rng.gen_range(0..keys));
+    let key = key_name(rng.gen_range(0..keys));
     let roll = rng.gen_range(0..100u32);
     let (f, value) = match model {
         Model::Custom => return app.custom_op(key, roll, process, serial),
@@ -382,6 +382,12 @@ fn generate<A: App>(
         }
     };
     Op { f, key, value }
+}
+
+/// The name of the workload's key number `index` (`k0`, `k1`, ...): an app
+/// that digests its state key by key reads these.
+pub fn key_name(index: usize) -> String {
+    format!("k{index}")
 }
 
 /// How an operation completed, in history terms.

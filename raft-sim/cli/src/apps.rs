@@ -1,5 +1,6 @@
 //! The apps `raft-sim` knows, and their own flags: `--app NAME` picks one,
-//! `--bug NAME` plants a bug of the KV app.
+//! `--bug NAME` plants one of its bugs (the KV app's planted bugs; the
+//! openraft example's `local-read`, its negative control).
 
 use std::fmt;
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use std::str::FromStr;
 use anyhow::Context as _;
 use example_kv::KvApp;
 use example_kv::bugs::{Bug, Bugs};
+use example_openraft::KvMemstore;
 use madsim_net::artifact::Artifact;
 use raft_sim::runner::SeedFlags;
 use raft_sim::sweep::{self, ReplayArgs, RunFlags};
@@ -17,17 +19,32 @@ use raft_sim::sweep::{self, ReplayArgs, RunFlags};
 pub enum AppName {
     /// twinnet's own OpenRaft KV store (`raft-sim/apps/kv`).
     Kv,
+    /// openraft's own example, `raft-kv-memstore` (`raft-sim/apps/openraft`).
+    OpenraftKvMemstore,
 }
 
 impl AppName {
-    pub const ALL: [AppName; 1] = [AppName::Kv];
+    pub const ALL: [AppName; 2] = [AppName::Kv, AppName::OpenraftKvMemstore];
 
     pub fn name(self) -> &'static str {
         match self {
             AppName::Kv => "kv",
+            AppName::OpenraftKvMemstore => "openraft-kv-memstore",
+        }
+    }
+
+    /// The bugs `--bug` can plant in this app.
+    fn bug_names(self) -> Vec<&'static str> {
+        match self {
+            AppName::Kv => example_kv::bugs::ALL.iter().map(|b| b.name()).collect(),
+            AppName::OpenraftKvMemstore => vec![LOCAL_READ],
         }
     }
 }
+
+/// The openraft example's negative control: reads sent to `/read` on a
+/// random node, which the example documents as not linearizable.
+const LOCAL_READ: &str = "local-read";
 
 impl fmt::Display for AppName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -51,22 +68,42 @@ impl FromStr for AppName {
 /// The flags that choose and configure the app.
 #[derive(clap::Args, Debug, Clone)]
 pub struct AppFlags {
-    /// The app under test: kv.
+    /// The app under test: kv or openraft-kv-memstore.
     #[arg(long, default_value = "kv")]
     pub app: AppName,
-    /// Switch on a planted bug of the kv app (tests of the checker):
-    /// stale-read, forget-vote, early-ack or lost-applied. Repeatable.
+    /// Switch on a planted bug (tests of the checker). kv: stale-read,
+    /// forget-vote, early-ack or lost-applied; openraft-kv-memstore:
+    /// local-read. Repeatable.
     #[arg(long = "bug", value_name = "NAME")]
-    pub bugs: Vec<Bug>,
+    pub bugs: Vec<String>,
 }
 
 impl AppFlags {
-    fn kv(&self) -> KvApp {
-        KvApp::with_bugs(
-            self.bugs
-                .iter()
-                .fold(Bugs::none(), |bugs, bug| bugs.with(*bug)),
-        )
+    /// Every `--bug` is one of the chosen app's.
+    fn validate(&self) -> anyhow::Result<()> {
+        let known = self.app.bug_names();
+        match self.bugs.iter().find(|bug| !known.contains(&bug.as_str())) {
+            None => Ok(()),
+            Some(bug) => anyhow::bail!(
+                "unknown bug {bug:?} for --app {}: choose one of {}",
+                self.app,
+                known.join(", ")
+            ),
+        }
+    }
+
+    fn kv(&self) -> anyhow::Result<KvApp> {
+        let mut bugs = Bugs::none();
+        for name in &self.bugs {
+            bugs = bugs.with(name.parse::<Bug>().map_err(anyhow::Error::msg)?);
+        }
+        Ok(KvApp::with_bugs(bugs))
+    }
+
+    fn openraft(&self) -> KvMemstore {
+        KvMemstore {
+            local_reads: self.bugs.iter().any(|bug| bug == LOCAL_READ),
+        }
     }
 
     /// The flags a replay line must repeat.
@@ -106,6 +143,7 @@ pub struct RunArgs {
 }
 
 pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
+    args.app.validate()?;
     let mut run = args.run;
     run.app_flags = args.app.replay_flags();
     let sweep_args = sweep::SweepArgs {
@@ -113,11 +151,13 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         run,
     };
     match args.app.app {
-        AppName::Kv => sweep::sweep(args.app.kv(), &sweep_args),
+        AppName::Kv => sweep::sweep(args.app.kv()?, &sweep_args),
+        AppName::OpenraftKvMemstore => sweep::sweep(args.app.openraft(), &sweep_args),
     }
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    args.app.validate()?;
     let mut run = args.run;
     run.app_flags = args.app.replay_flags();
     let run_args = sweep::RunArgs {
@@ -126,7 +166,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         run,
     };
     match args.app.app {
-        AppName::Kv => sweep::run(args.app.kv(), &run_args),
+        AppName::Kv => sweep::run(args.app.kv()?, &run_args),
+        AppName::OpenraftKvMemstore => sweep::run(args.app.openraft(), &run_args),
     }
 }
 
@@ -140,5 +181,6 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{} names no app", args.artifact.display()))?;
     match name.parse::<AppName>().map_err(anyhow::Error::msg)? {
         AppName::Kv => sweep::replay::<KvApp>(&args),
+        AppName::OpenraftKvMemstore => sweep::replay::<KvMemstore>(&args),
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! `sweep` (the main job), `run`, `replay`, `check`, and `net-sweep` (the
 //! network layer's own chaos scenario). `--app NAME` picks the app (`kv`,
-//! the default); `--bug NAME` plants one of the KV app's bugs.
+//! the default, or `openraft-kv-memstore`); `--bug NAME` plants one of its bugs.
 
 use std::process::ExitCode;
 

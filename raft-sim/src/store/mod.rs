@@ -8,10 +8,12 @@
 //! of the node, and calls [`Disk::crash`] at every kill: a crash keeps a
 //! seeded prefix of the unsynced writes, never a hole.
 
+mod ambient;
 mod disk;
 pub mod faulty;
 mod log_store;
 
+pub use ambient::{WithNodeMount, current_mount, with_node_mount};
 pub use disk::{
     CrashPolicy, DEFAULT_FSYNC_LATENCY, Disk, DiskStats, MAX_BLOB_BYTES, MAX_BLOB_KEY_BYTES,
     MAX_BLOBS, MAX_LOG_ENTRIES, MAX_PENDING_OPS, Mount, SnapshotWrite, StoredSnapshot,

@@ -16,7 +16,7 @@ use crate::cluster::{Cluster, ClusterOptions};
 use crate::invariants::{self, LeaderWatch};
 use crate::nemesis::{self, ClusterControl, Schedule, TimeScale};
 use crate::store::CrashPolicy;
-use crate::workload::{self, HistoryEvent, Model};
+use crate::workload::{self, HistoryEvent, Model, WorkloadConfig};
 
 /// After the nemesis stops, a leader must be elected and a write commit
 /// within this (at [`TimeScale::UNIT`]; it stretches with the app's timing).
@@ -268,7 +268,7 @@ async fn drive<B: NetBackend, A: App>(
     {
         failures.push(format!("liveness: no initial leader: {err}"));
     }
-    let task = match workload::start(cluster, config.workload.clone()) {
+    let task = match workload::start(cluster, paced_workload(config, scale)) {
         Ok(task) => task,
         Err(err) => {
             failures.push(format!("workload: {err}"));
@@ -312,7 +312,7 @@ async fn drive<B: NetBackend, A: App>(
 /// The fault schedule: from the simulation's RNG under the simulator (the
 /// seed made it), from `seed` directly on a real network.
 fn schedule<A: App>(config: &RunConfig<A>, seed: u64, scale: TimeScale) -> Schedule {
-    let duration = expected_duration(config);
+    let duration = horizon(config, scale);
     if cfg!(madsim) {
         Schedule::generate_scaled(config.nemesis, config.nodes, duration, scale)
     } else {
@@ -322,11 +322,29 @@ fn schedule<A: App>(config: &RunConfig<A>, seed: u64, scale: TimeScale) -> Sched
     }
 }
 
-/// How long the nemesis schedule spans: about as long as the workload.
-fn expected_duration<A: App>(config: &RunConfig<A>) -> Duration {
+/// How long the nemesis schedule spans: about as long as the workload at
+/// the presets' timing, stretched by the app's time scale.
+fn horizon<A: App>(config: &RunConfig<A>, scale: TimeScale) -> Duration {
     let per_client = config.workload.ops.div_ceil(config.workload.clients.max(1)) as u64;
     let per_op_ms = config.workload.think_ms + 15;
-    Duration::from_millis((per_client * per_op_ms).max(10_000))
+    scale.duration(Duration::from_millis((per_client * per_op_ms).max(10_000)))
+}
+
+/// The workload as a slower app's seed runs it: its ops spread over the
+/// whole stretched [`horizon`] (a longer think time) and each op waits as
+/// much longer as elections take, so the faults, held long enough to cause
+/// elections, meet ops instead of an idle cluster. At the presets' own
+/// timing (scale 1 and faster) the workload is run as configured.
+fn paced_workload<A: App>(config: &RunConfig<A>, scale: TimeScale) -> WorkloadConfig {
+    let mut workload = config.workload.clone();
+    if scale.permille() <= TimeScale::UNIT.permille() {
+        return workload;
+    }
+    let horizon_ms = u64::try_from(horizon(config, scale).as_millis()).unwrap_or(u64::MAX);
+    let per_client = workload.ops.div_ceil(workload.clients.max(1)).max(1) as u64;
+    workload.think_ms = scale.ms(workload.think_ms).max(horizon_ms / per_client);
+    workload.op_timeout_ms = scale.ms(workload.op_timeout_ms);
+    workload
 }
 
 /// Heals everything, then checks liveness and that the nodes agree.

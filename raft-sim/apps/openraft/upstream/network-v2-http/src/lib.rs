@@ -1,0 +1,8 @@
+//! openraft's example crate `network-v2-http`, unmodified but for
+//! `raft-sim/apps/openraft/patches/`, staged into `OUT_DIR` by `build.rs`.
+// Foreign code: linted and formatted upstream, not here.
+#![allow(warnings, clippy::all, clippy::pedantic)]
+include!(concat!(
+    env!("OUT_DIR"),
+    "/examples/network-v2-http/src/lib.rs"
+));
