@@ -22,7 +22,9 @@ mod real {
     use clap::Parser;
     use example_kv::KvApp;
     use example_kv::bugs::{Bug, Bugs};
+    use example_openraft::KvMemstore;
     use kernel_backend::{EngineChoice, HubConfig, KernelBackend};
+    use raft_sim::app::App;
     use raft_sim::nemesis::NemesisPreset;
     use raft_sim::runner;
     use raft_sim::sweep::case::{Outcome, RunLabel, print_one, run_case};
@@ -47,13 +49,17 @@ mod real {
         /// Fault schedule: none, standard or hostile.
         #[arg(long, default_value = "standard")]
         nemesis: NemesisPreset,
-        #[arg(long, default_value = "register-cas")]
-        model: Model,
-        /// Switch on a planted bug (stale-read, forget-vote, early-ack,
-        /// lost-applied) to see the checks catch it on a real network.
-        /// Repeatable.
+        /// Data model (default: the app's first).
+        #[arg(long)]
+        model: Option<Model>,
+        /// The app under test: kv or openraft-kv-memstore.
+        #[arg(long, default_value = "kv")]
+        app: String,
+        /// Switch on a planted bug to see the checks catch it on a real
+        /// network. kv: stale-read, forget-vote, early-ack, lost-applied;
+        /// openraft-kv-memstore: local-read. Repeatable.
         #[arg(long = "bug", value_name = "NAME")]
-        bugs: Vec<Bug>,
+        bugs: Vec<String>,
         /// Impairment engine: auto, tc, userspace or bridge.
         #[arg(long, default_value = "auto", value_parser = parse_engine)]
         engine: EngineChoice,
@@ -89,21 +95,40 @@ mod real {
     }
 
     fn run(args: Args) -> anyhow::Result<ExitCode> {
+        match args.app.as_str() {
+            "kv" => {
+                let mut bugs = Bugs::none();
+                for name in &args.bugs {
+                    bugs = bugs.with(name.parse::<Bug>().map_err(anyhow::Error::msg)?);
+                }
+                run_app(&args, KvApp::with_bugs(bugs))
+            }
+            "openraft-kv-memstore" => {
+                if let Some(bug) = args.bugs.iter().find(|b| *b != "local-read") {
+                    anyhow::bail!(
+                        "unknown bug {bug:?} for --app openraft-kv-memstore: choose local-read"
+                    );
+                }
+                let local_reads = !args.bugs.is_empty();
+                run_app(&args, KvMemstore { local_reads })
+            }
+            other => anyhow::bail!("unknown app {other:?}: choose one of kv, openraft-kv-memstore"),
+        }
+    }
+
+    fn run_app<A: App>(args: &Args, app: A) -> anyhow::Result<ExitCode> {
         let flags = RunFlags {
             nodes: args.nodes,
             ops: args.ops,
             clients: args.clients,
             keys: args.keys,
             nemesis: args.nemesis,
-            model: Some(args.model),
+            model: args.model,
             artifacts: args.artifacts.clone(),
             replay_program: None,
             app_flags: Vec::new(),
         };
-        let bugs = args.bugs.iter().fold(Bugs::none(), |b, bug| b.with(*bug));
-        let config = flags
-            .config(KvApp::with_bugs(bugs))
-            .map_err(anyhow::Error::msg)?;
+        let config = flags.config(app).map_err(anyhow::Error::msg)?;
         if args.runs == 0 || args.runs > 1_000 {
             anyhow::bail!("--runs must be in 1..=1000, not {}", args.runs);
         }
@@ -122,7 +147,7 @@ mod real {
         let started = Instant::now();
         let mut results = Vec::new();
         for seed in args.seed..args.seed + args.runs {
-            let result = run_one(&runtime, &args, &config, seed, &flags)?;
+            let result = run_one(&runtime, args, &config, seed, &flags)?;
             print_one(&result);
             results.push(result);
         }
@@ -148,10 +173,10 @@ mod real {
         })
     }
 
-    fn run_one(
+    fn run_one<A: App>(
         runtime: &tokio::runtime::Runtime,
         args: &Args,
-        config: &RunConfig<KvApp>,
+        config: &RunConfig<A>,
         seed: u64,
         flags: &RunFlags,
     ) -> anyhow::Result<SeedResult> {
@@ -167,14 +192,15 @@ mod real {
         // Real timing is not replayable: the command reruns the same
         // schedule and seeded decisions, not the same interleaving.
         let mut rerun = format!(
-            "cargo xtask real --seed {seed} --runs 1 --engine {} --nodes {} --ops {} --clients {} --keys {} --nemesis {} --model {}",
+            "cargo xtask real --app {} --seed {seed} --runs 1 --engine {} --nodes {} --ops {} --clients {} --keys {} --nemesis {} --model {}",
+            args.app,
             args.engine,
             flags.nodes,
             flags.ops,
             flags.clients,
             flags.keys,
             flags.nemesis,
-            args.model
+            config.workload.model
         );
         for bug in &args.bugs {
             rerun.push_str(&format!(" --bug {bug}"));
