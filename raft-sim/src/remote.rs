@@ -11,6 +11,8 @@
 //! - [`HttpLeaderClient`]: a workload client that posts JSON to the
 //!   leader, following openraft's `ForwardToLeader` answers, never
 //!   retrying a write that may have reached a leader.
+//! - [`digest_by_reads`]: a node's state, read key by key through the
+//!   app's local read route.
 //!
 //! Every HTTP exchange runs on a simulated node (the harness's requests go
 //! through the node's agent, to the node's own address), so the harness
@@ -24,8 +26,10 @@ use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, StreamExt};
+use madsim_net::rand::Rng;
 use madsim_net::time;
-use openraft::error::ForwardToLeader;
+use openraft::error::{ClientWriteError, ForwardToLeader, LinearizableReadError};
+use openraft::raft::ClientWriteResponse;
 use openraft::{RaftMetrics, TryAsRef};
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -35,9 +39,10 @@ use twinnet_http::hyper::http::Uri;
 use twinnet_http::{HttpClient, RequestError};
 
 use crate::SimTypes;
-use crate::app::{App, NodeStart, RaftHandle};
+use crate::app::{App, NodeStart, RaftHandle, StateDigest};
 use crate::service::{Backoff, ClientError, MAX_ATTEMPTS};
 use crate::store::with_node_mount;
+use crate::workload::{MAX_KEYS, key_name};
 
 /// How long one admin or client exchange may take.
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -76,7 +81,7 @@ impl<C: SimTypes> HttpHandle<C> {
     }
 
     /// `POST path` with a JSON body on the node's API, as JSON.
-    pub async fn post<Req: Serialize, Resp: DeserializeOwned>(
+    pub async fn post<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
         &self,
         path: &str,
         body: &Req,
@@ -147,6 +152,41 @@ impl<C: SimTypes> RaftHandle<C> for HttpHandle<C> {
     async fn trigger_snapshot(&self) -> Result<(), String> {
         Err("the app's HTTP API has no route to trigger a snapshot".into())
     }
+}
+
+/// Keys in a row that must read as absent before [`digest_by_reads`]
+/// stops reading.
+pub const DIGEST_ABSENT_RUN: usize = 16;
+
+/// The state of a node as its per-key read route (`POST path` with the key
+/// as a JSON string, answering from the node's own state machine) shows
+/// it: the workload's keys (`k0`, `k1`, ...) in order, until
+/// [`DIGEST_ABSENT_RUN`] of them in a row answer what a key no workload
+/// uses answers; with the applied log id, unchanged from before the reads
+/// to after them.
+pub async fn digest_by_reads<C: SimTypes>(
+    handle: &HttpHandle<C>,
+    path: &str,
+) -> Result<StateDigest<C>, String> {
+    const ROUNDS: usize = 8;
+    let absent: Value = handle.post(path, "twinnet: no such key").await?;
+    for _ in 0..ROUNDS {
+        let before = handle.fresh_metrics().await?.last_applied;
+        let (mut answers, mut run) = (Vec::new(), 0);
+        while run < DIGEST_ABSENT_RUN && answers.len() < MAX_KEYS {
+            let answer: Value = handle.post(path, &key_name(answers.len())).await?;
+            run = if answer == absent { run + 1 } else { 0 };
+            answers.push(answer);
+        }
+        let applied = handle.fresh_metrics().await?.last_applied;
+        if applied == before {
+            let digest = serde_json::to_vec(&answers).map_err(|e| e.to_string())?;
+            return Ok(StateDigest { applied, digest });
+        }
+    }
+    Err(format!(
+        "the node applied more entries during each of {ROUNDS} reads of its state"
+    ))
 }
 
 /// Runs one incarnation of node `start.id` whose HTTP API listens on
@@ -250,6 +290,17 @@ pub struct HttpLeaderClient<C: SimTypes> {
 }
 
 impl<C: SimTypes> HttpLeaderClient<C> {
+    /// A client of the nodes at `nodes` (id, address), each serving its
+    /// API on `port`.
+    pub fn on_port(nodes: &[(u64, std::net::IpAddr)], port: u16) -> Self {
+        Self::new(
+            nodes
+                .iter()
+                .map(|&(id, ip)| (id, SocketAddr::new(ip, port)))
+                .collect(),
+        )
+    }
+
     /// A client of the nodes whose APIs are at `nodes` (id, address).
     pub fn new(nodes: Vec<(u64, SocketAddr)>) -> Self {
         HttpLeaderClient {
@@ -326,22 +377,68 @@ impl<C: SimTypes> HttpLeaderClient<C> {
         })
     }
 
-    /// Posts `request` to `path` on node `node` only, once: for reads a
-    /// test sends to a chosen node.
-    pub async fn call_node<Req, T>(&self, node: u64, path: &str, request: &Req) -> Result<T, String>
+    /// A log write through a route served as openraft's examples serve
+    /// `/write`: `data` in, `Result<ClientWriteResponse, ClientWriteError>`
+    /// out. `Ok(Ok(_))` is the state machine's response to the entry.
+    pub async fn write(
+        &mut self,
+        path: &str,
+        data: &C::D,
+    ) -> Result<Result<C::R, String>, ClientError>
     where
-        Req: Serialize,
-        T: DeserializeOwned,
+        C::D: Serialize,
+        C::R: DeserializeOwned,
     {
+        let answer = self
+            .call::<_, ClientWriteResponse<C>, ClientWriteError<C>>(path, data, true)
+            .await?;
+        Ok(answer
+            .map(|written| written.data)
+            .map_err(|e| e.to_string()))
+    }
+
+    /// A read through a route answering `Result<T,
+    /// LinearizableReadError>`, as openraft's examples serve
+    /// `/linearizable_read`.
+    pub async fn read<K: Serialize, T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        key: &K,
+    ) -> Result<Result<T, String>, ClientError> {
+        let answer = self
+            .call::<_, T, LinearizableReadError<C>>(path, key, false)
+            .await?;
+        Ok(answer.map_err(|e| e.to_string()))
+    }
+
+    /// One of the nodes, drawn from the simulation's RNG.
+    pub fn random_node(&self) -> u64 {
+        let index = madsim_net::rand::thread_rng().gen_range(0..self.nodes.len().max(1));
+        self.nodes.get(index).map_or(0, |(id, _)| *id)
+    }
+
+    /// A read of `key` from node `node` only, once, through a route
+    /// answering `Result<T, E>` from the node's own state (openraft's
+    /// examples' `/read`): what a test sends to a chosen node. No answer
+    /// is [`ClientError::GaveUp`] (a read changes nothing).
+    pub async fn read_from<K: Serialize, T: DeserializeOwned>(
+        &self,
+        node: u64,
+        path: &str,
+        key: &K,
+    ) -> Result<Result<T, String>, ClientError> {
+        let gave_up = |last: String| ClientError::GaveUp { attempts: 1, last };
         let (_, addr) = self
             .nodes
             .iter()
             .find(|(id, _)| *id == node)
-            .ok_or_else(|| format!("no node {node}"))?;
-        let uri = uri(*addr, path)?;
-        twinnet_http::post_json(&self.http, uri, request, EXCHANGE_TIMEOUT)
-            .await
-            .map_err(|e| e.to_string())
+            .ok_or_else(|| gave_up(format!("no node {node}")))?;
+        let uri = uri(*addr, path).map_err(gave_up)?;
+        let answer: Result<T, Value> =
+            twinnet_http::post_json(&self.http, uri, key, EXCHANGE_TIMEOUT)
+                .await
+                .map_err(|e| gave_up(format!("node {node}: {e}")))?;
+        Ok(answer.map_err(|e| e.to_string()))
     }
 
     /// The ids of the nodes this client knows.

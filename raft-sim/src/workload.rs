@@ -327,6 +327,56 @@ impl Outcome {
             crate::service::ClientError::Indeterminate { why, .. } => Outcome::Unknown(why),
         }
     }
+
+    /// The outcome of a client call: `answered` maps the app's answer, the
+    /// app's refusal (`Err(why)`) certainly did not happen, no answer is
+    /// [`Outcome::from_client_error`].
+    pub fn of_call<T>(
+        call: Result<Result<T, String>, crate::service::ClientError>,
+        answered: impl FnOnce(T) -> Outcome,
+    ) -> Outcome {
+        match call {
+            Ok(Ok(answer)) => answered(answer),
+            Ok(Err(why)) => Outcome::Fail(Some(why)),
+            Err(err) => Outcome::from_client_error(err),
+        }
+    }
+}
+
+/// An operation of the versioned-cas model, decoded from its [`Op`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionedOp {
+    Read,
+    /// Set the key to this value.
+    Write(String),
+    /// Set the key to `value` if its version is `expected`.
+    Cas {
+        expected: u64,
+        value: String,
+    },
+}
+
+impl VersionedOp {
+    /// Decodes `op`; an op outside the model is refused with the outcome
+    /// to record for it.
+    pub fn decode(op: &Op) -> Result<VersionedOp, Outcome> {
+        let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+        match (op.f, &op.value) {
+            ("read", _) => Ok(VersionedOp::Read),
+            ("write", value) => Ok(VersionedOp::Write(text(value))),
+            ("cas", Value::Array(args)) if args.len() == 2 => match args[0].as_u64() {
+                Some(expected) => Ok(VersionedOp::Cas {
+                    expected,
+                    value: text(&args[1]),
+                }),
+                None => Err(Outcome::Fail(Some(format!("bad cas {}", op.value)))),
+            },
+            _ => Err(Outcome::Fail(Some(format!(
+                "unsupported op {} {}",
+                op.f, op.value
+            )))),
+        }
+    }
 }
 
 /// What a client process remembers between its operations: the versions

@@ -8,23 +8,20 @@
 //! counted in `raft-sim/apps/openraft/README.md`.
 use std::net::{IpAddr, SocketAddr};
 
-use madsim_net::rand::Rng;
-use openraft::NodeInfo;
-use raft_kv_memstore::{TypeConfig, typ};
+use raft_kv_memstore::TypeConfig;
 use raft_sim::app::{App, NodeStart, StateDigest};
 use raft_sim::remote::{self, HttpHandle, HttpLeaderClient};
-use raft_sim::workload::{Model, Op, Outcome, key_name};
+use raft_sim::workload::{Model, Op, Outcome, VersionedOp};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use types_kv::{Request, Response};
+use serde_json::json;
+use types_kv::{Request, Response, VersionedValue};
 
-/// The ports of the example's two servers.
+/// The ports of the example's Raft and API servers.
 pub const RAFT_PORT: u16 = 21001;
 pub const API_PORT: u16 = 21002;
 
-/// The example app. `local_reads` sends reads to `/read` on a random
-/// node, which the example documents as not linearizable: the negative
-/// control, which the checker must catch.
+/// The example app. `local_reads` sends reads to `/read` on a random node,
+/// which the example documents as not linearizable: the negative control.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvMemstore {
     pub local_reads: bool,
@@ -43,113 +40,59 @@ impl App for KvMemstore {
         raft_kv_memstore::example_config()
     }
 
-    fn node(&self, _id: u64, ip: IpAddr) -> NodeInfo {
-        let (raft, api) = (
-            SocketAddr::new(ip, RAFT_PORT),
-            SocketAddr::new(ip, API_PORT),
-        );
-        NodeInfo::new(raft.to_string(), api.to_string())
+    fn node(&self, _id: u64, ip: IpAddr) -> openraft::NodeInfo {
+        let [raft, api] = [RAFT_PORT, API_PORT].map(|port| SocketAddr::new(ip, port).to_string());
+        openraft::NodeInfo::new(raft, api)
     }
 
     async fn start(self, node: NodeStart<Self>) {
-        let (raft, api) = (
-            SocketAddr::new(node.ip, RAFT_PORT),
+        let (info, api) = (
+            self.node(node.id, node.ip),
             SocketAddr::new(node.ip, API_PORT),
         );
-        let (id, config) = (node.id, (*node.config).clone());
-        let example = raft_kv_memstore::start_example_raft_node_with_config(
-            id,
-            api.to_string(),
-            raft.to_string(),
-            config,
-        );
+        let start = raft_kv_memstore::start_example_raft_node_with_config;
+        let config = (*node.config).clone();
+        let example = start(node.id, info.data, info.raft_addr, config);
         remote::run_node(node, api, example).await
     }
 
     fn client(&self, nodes: &[(u64, IpAddr)]) -> Self::Client {
-        HttpLeaderClient::new(
-            nodes
-                .iter()
-                .map(|&(id, ip)| (id, SocketAddr::new(ip, API_PORT)))
-                .collect(),
-        )
+        HttpLeaderClient::on_port(nodes, API_PORT)
     }
 
     async fn invoke(&self, client: &mut Self::Client, op: &Op) -> Outcome {
-        let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-        let request = match (op.f, &op.value) {
-            ("read", _) if self.local_reads => {
-                let nodes = client.node_ids();
-                let node = nodes[madsim_net::rand::thread_rng().gen_range(0..nodes.len())];
-                return match client
-                    .call_node::<_, Result<Response, Value>>(node, "/read", &op.key)
-                    .await
-                {
-                    Ok(Ok(read)) => Outcome::Ok(Some(json!(read.value))),
-                    Ok(Err(why)) => Outcome::Fail(Some(why.to_string())),
-                    Err(why) => Outcome::Fail(Some(why)),
-                };
+        let request = match VersionedOp::decode(op) {
+            Err(refused) => return refused,
+            Ok(VersionedOp::Read) if self.local_reads => {
+                let node = client.random_node();
+                return Outcome::of_call(client.read_from(node, "/read", &op.key).await, read);
             }
-            ("read", _) => {
-                return match client
-                    .call::<_, Response, typ::LinearizableReadError>(
-                        "/linearizable_read",
-                        &op.key,
-                        false,
-                    )
-                    .await
-                {
-                    Ok(Ok(read)) => Outcome::Ok(Some(json!(read.value))),
-                    Ok(Err(why)) => Outcome::Fail(Some(why.to_string())),
-                    Err(err) => Outcome::from_client_error(err),
-                };
+            Ok(VersionedOp::Read) => {
+                return Outcome::of_call(client.read("/linearizable_read", &op.key).await, read);
             }
-            ("cas", Value::Array(args)) if args.len() == 2 && args[0].is_u64() => {
-                Request::compare_and_set(
-                    &op.key,
-                    args[0].as_u64().unwrap_or_default(),
-                    text(&args[1]),
-                )
+            Ok(VersionedOp::Write(value)) => Request::set(&op.key, value),
+            Ok(VersionedOp::Cas { expected, value }) => {
+                Request::compare_and_set(&op.key, expected, value)
             }
-            ("write", value) => Request::set(&op.key, text(value)),
-            _ => return Outcome::Fail(Some(format!("unsupported op {} {}", op.f, op.value))),
         };
-        match client
-            .call::<_, typ::ClientWriteResponse, typ::ClientWriteError>("/write", &request, true)
-            .await
-        {
-            Ok(Ok(written)) => match written.data.value {
-                Some(value) => Outcome::Ok(Some(json!(value.version))),
-                None => Outcome::Fail(None), // a cas whose version did not match
-            },
-            Ok(Err(why)) => Outcome::Fail(Some(why.to_string())),
-            Err(err) => Outcome::from_client_error(err),
-        }
+        Outcome::of_call(client.write("/write", &request).await, written)
     }
 
     fn models(&self) -> Vec<Model> {
         vec![Model::VersionedCas]
     }
 
-    /// The workload's keys as `/read` shows them on this node, until 16
-    /// absent keys in a row, with the applied log id before and after.
     async fn state_digest(&self, node: &Self::Handle) -> Result<StateDigest<TypeConfig>, String> {
-        for _round in 0..8 {
-            let before = node.fresh_metrics().await?.last_applied;
-            let (mut values, mut absent) = (Vec::new(), 0);
-            while absent < 16 && values.len() < raft_sim::workload::MAX_KEYS {
-                let read: Result<Response, Value> =
-                    node.post("/read", &key_name(values.len())).await?;
-                let value = read.map_err(|e| e.to_string())?.value;
-                absent = if value.is_some() { 0 } else { absent + 1 };
-                values.push(value);
-            }
-            let applied = node.fresh_metrics().await?.last_applied;
-            if applied == before {
-                let digest = serde_json::to_vec(&values).map_err(|e| e.to_string())?;
-                return Ok(StateDigest { applied, digest });
-            }
-        }
-        Err("the node kept applying while its state was read".into())
+        remote::digest_by_reads(node, "/read").await
     }
+}
+
+fn read(answer: Response) -> Outcome {
+    Outcome::Ok(Some(json!(answer.value)))
+}
+
+/// A cas whose version did not match answers no value.
+fn written(answer: Response) -> Outcome {
+    let version = |value: VersionedValue| Outcome::Ok(Some(json!(value.version)));
+    answer.value.map_or(Outcome::Fail(None), version)
 }
