@@ -4,7 +4,8 @@
 //!
 //! - [`HttpHandle`]: the [`RaftHandle`] of a node known only by its API
 //!   address: metrics from `GET /metrics` (polled on the node itself),
-//!   `POST /init`, `/add-learner`, `/change-membership`.
+//!   `POST /init`, `/add-learner` (for `NodeInfo` node records, as
+//!   app-http takes them), `/change-membership`.
 //! - [`run_node`]: what an [`App::start`] calls: the node's own start-up
 //!   future, inside [`with_node_mount`] (so `LogStore::default()` lands on
 //!   the node's disk), beside the agent that publishes the handle.
@@ -134,14 +135,18 @@ impl<C: SimTypes> RaftHandle<C> for HttpHandle<C> {
         self.admin("/init", &members).await
     }
 
-    /// app-http's `AddLearnerRequest` is the node record's fields plus
-    /// `node_id`.
+    /// app-http's `AddLearnerRequest`: `node_id`, and the two addresses
+    /// of a `NodeInfo` record (`raft_addr`, and `data` as `api_addr`).
     async fn add_learner(&self, id: u64, node: C::Node) -> Result<(), String> {
-        let mut request = serde_json::to_value(&node).map_err(|e| e.to_string())?;
-        let Value::Object(fields) = &mut request else {
-            return Err(format!("node record {request} is not a JSON object"));
+        let record = serde_json::to_value(&node).map_err(|e| e.to_string())?;
+        let (Some(raft_addr), Some(api_addr)) = (record.get("raft_addr"), record.get("data"))
+        else {
+            return Err(format!(
+                "node record {record} is not openraft's NodeInfo: /add-learner needs its raft_addr and data"
+            ));
         };
-        fields.insert("node_id".into(), Value::from(id));
+        let request =
+            serde_json::json!({ "node_id": id, "raft_addr": raft_addr, "api_addr": api_addr });
         self.admin("/add-learner", &request).await
     }
 

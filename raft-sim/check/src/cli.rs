@@ -2,8 +2,9 @@
 //! `raft-sim check`). A user-defined model is checked from code, with
 //! [`check_model`](crate::check_model).
 //!
-//! Exit codes: 0 linearizable, 1 not linearizable, 2 bad input or
-//! unknown (a budget ran out; said so plainly).
+//! Exit codes: 0 linearizable, 1 not linearizable, 2 bad input (or a bad
+//! command line), 3 unknown: a search budget ran out, which is neither a
+//! pass nor bad input (said so plainly on stderr).
 
 use std::fs::File;
 use std::io::{BufReader, Write};
@@ -17,7 +18,9 @@ use super::{CheckOptions, ModelKind, Verdict, check_with, parse_history};
 
 pub const EXIT_LINEARIZABLE: u8 = 0;
 pub const EXIT_NOT_LINEARIZABLE: u8 = 1;
-pub const EXIT_BAD_INPUT_OR_UNKNOWN: u8 = 2;
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// A search budget ran out: the history is not shown linearizable, nor not.
+pub const EXIT_UNKNOWN: u8 = 3;
 
 /// Check a history for linearizability: our JSONL, a Jepsen etcd log or
 /// Jepsen EDN lines (the format is detected from the first line).
@@ -94,14 +97,14 @@ fn execute(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
         Ok(history) => history,
         Err(bad) => {
             writeln!(err, "error: {path}:{}: {}", bad.line, bad.kind)?;
-            return Ok(EXIT_BAD_INPUT_OR_UNKNOWN);
+            return Ok(EXIT_BAD_INPUT);
         }
     };
     let report = match check_with(&history, args.model.into(), &args.options()) {
         Ok(report) => report,
         Err(bad) => {
             writeln!(err, "error: {path}:{}: {}", bad.line, bad.kind)?;
-            return Ok(EXIT_BAD_INPUT_OR_UNKNOWN);
+            return Ok(EXIT_BAD_INPUT);
         }
     };
     write!(out, "{report}")?;
@@ -113,7 +116,7 @@ fn execute(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
                 err,
                 "unknown: a search budget ran out; {path} is NOT shown linearizable"
             )?;
-            EXIT_BAD_INPUT_OR_UNKNOWN
+            EXIT_UNKNOWN
         }
     })
 }
@@ -178,7 +181,7 @@ mod tests {
         assert!(out.contains("read"), "{out}");
         assert!(out.contains("line 4"), "{out}");
         let (code, _, err) = run_on(&stale, ModelArg::RegisterCas, 1);
-        assert_eq!(code, EXIT_BAD_INPUT_OR_UNKNOWN);
+        assert_eq!(code, EXIT_UNKNOWN);
         assert!(err.contains("NOT shown linearizable"), "{err}");
     }
 
@@ -186,12 +189,12 @@ mod tests {
     fn bad_input_is_one_line_with_its_number() {
         let broken = ETCD_OK.replace("1\t:ok\t:read", "1\t:okay\t:read");
         let (code, out, err) = run_on(&broken, ModelArg::RegisterCas, 1_000_000);
-        assert_eq!(code, EXIT_BAD_INPUT_OR_UNKNOWN);
+        assert_eq!(code, EXIT_BAD_INPUT);
         assert!(out.is_empty());
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains(":4: unknown event type `:okay`"), "{err}");
         let (code, _, err) = run_on(ETCD_OK, ModelArg::KvAppend, 1_000_000);
-        assert_eq!(code, EXIT_BAD_INPUT_OR_UNKNOWN);
+        assert_eq!(code, EXIT_BAD_INPUT);
         assert!(
             err.contains(":1: operation write is not part of model kv-append"),
             "{err}"
@@ -218,7 +221,7 @@ mod tests {
         assert_eq!(code, EXIT_NOT_LINEARIZABLE, "{out}");
         assert!(out.contains("ok -> 7"), "the cas's version is shown: {out}");
         let (code, _, err) = run_on(history, ModelArg::RegisterCas, 1_000_000);
-        assert_eq!(code, EXIT_BAD_INPUT_OR_UNKNOWN);
+        assert_eq!(code, EXIT_BAD_INPUT);
         assert!(err.contains(":1: bad value for write"), "{err}");
     }
 

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(twinnet_check::cli::EXIT_BAD_INPUT_OR_UNKNOWN)
+            ExitCode::from(twinnet_check::cli::EXIT_BAD_INPUT)
         }
     }
 }

@@ -100,3 +100,32 @@ async fn three_nodes_write_cas_and_read_through_the_http_api() {
     assert!(digests.windows(2).all(|w| w[0] == w[1]), "digests differ");
     assert!(!digests[0].is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_changes_through_the_admin_routes() {
+    let backend = madsim_net::LoopbackBackend::new(12);
+    let options = ClusterOptions {
+        nodes: 4,
+        ..ClusterOptions::voters(3)
+    };
+    let cluster = Cluster::start(backend, KvMemstore::default(), options)
+        .await
+        .expect("cluster starts");
+    cluster
+        .wait_for_leader(Duration::from_secs(30))
+        .await
+        .expect("a leader is elected");
+    cluster.add_learner(3).await.expect("/add-learner");
+    cluster
+        .change_membership(&[0, 1, 2, 3])
+        .await
+        .expect("/change-membership");
+    let leader = cluster
+        .wait_for_leader(Duration::from_secs(30))
+        .await
+        .expect("a leader after the change");
+    let handle = cluster.raft(leader).await.expect("the leader's handle");
+    let metrics = handle.fresh_metrics().await.expect("fresh metrics");
+    let voters: Vec<u64> = metrics.membership_config.membership().voter_ids().collect();
+    assert_eq!(voters, vec![0, 1, 2, 3]);
+}
