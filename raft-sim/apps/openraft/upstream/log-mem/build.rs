@@ -1,0 +1,3 @@
+fn main() {
+    openraft_example_stage::stage("log-mem", &[]);
+}
