@@ -1,4 +1,7 @@
-//! 200 seeds of the counter under the standard nemesis, in the simulator.
+//! 100 seeds of the counter under the standard nemesis, in the simulator
+//! (debug build: since its seeds span its stretched faults, each seed tests
+//! more and costs more; `counter-sweep sweep --seeds 0..200` in release
+//! passes 200).
 #![cfg(madsim)]
 
 use example_counter::CounterApp;
@@ -6,7 +9,7 @@ use raft_sim::nemesis::NemesisPreset;
 use raft_sim::sweep::{Coverage, RunConfig, run_seed};
 use raft_sim::workload::{EventType, WorkloadConfig};
 
-const SEEDS: u64 = 200;
+const SEEDS: u64 = 100;
 const THREADS: u64 = 2;
 
 struct SeedSummary {
@@ -34,7 +37,7 @@ fn run(seed: u64, config: &RunConfig<CounterApp>) -> SeedSummary {
 }
 
 #[test]
-fn two_hundred_seeds_pass() {
+fn a_hundred_seeds_pass() {
     let config = RunConfig {
         app_name: "counter".into(),
         app: CounterApp,
@@ -116,8 +119,8 @@ fn two_hundred_seeds_pass() {
     );
     // The standard nemesis stretches its faults to the election timeout
     // (1 s here, 1.67x the presets' reference) and the seed with them (a
-    // longer horizon, a paced workload): in a release sweep of these 200
-    // seeds the leader moved in 154. A fifth is the floor.
+    // longer horizon, a paced workload): in a release sweep of seeds
+    // 0..200 the leader moved in 154. A fifth is the floor.
     assert!(
         seeds_with_leader_change as u64 >= SEEDS / 5,
         "leaders changed in only {seeds_with_leader_change} of {SEEDS} seeds"
