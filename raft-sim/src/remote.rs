@@ -222,7 +222,7 @@ where
     let (jobs, mut queue) = mpsc::channel::<Job>(MAX_QUEUED_JOBS);
     let mut metrics: Option<Arc<Mutex<RaftMetrics<A::C>>>> = None;
     loop {
-        if let Ok(Ok(Ok(fresh))) = get_metrics::<A::C>(&http, api).await {
+        if let Some(fresh) = poll_metrics::<A::C>(&http, api).await {
             match &metrics {
                 Some(cell) => *cell.lock() = fresh,
                 None => {
@@ -253,12 +253,14 @@ where
     }
 }
 
-async fn get_metrics<C: SimTypes>(
-    http: &HttpClient,
-    api: SocketAddr,
-) -> Result<Result<Result<RaftMetrics<C>, Value>, RequestError>, String> {
-    let uri = uri(api, "/metrics")?;
-    Ok(twinnet_http::get_json(http, uri, EXCHANGE_TIMEOUT).await)
+/// The node's metrics, or `None` while its API does not answer them (not
+/// up yet, or busy): the agent simply polls again.
+async fn poll_metrics<C: SimTypes>(http: &HttpClient, api: SocketAddr) -> Option<RaftMetrics<C>> {
+    let uri = uri(api, "/metrics").ok()?;
+    let answer: Result<RaftMetrics<C>, Value> = twinnet_http::get_json(http, uri, EXCHANGE_TIMEOUT)
+        .await
+        .ok()?;
+    answer.ok()
 }
 
 async fn run_job(http: HttpClient, api: SocketAddr, job: Job) {
@@ -444,11 +446,6 @@ impl<C: SimTypes> HttpLeaderClient<C> {
                 .await
                 .map_err(|e| gave_up(format!("node {node}: {e}")))?;
         Ok(answer.map_err(|e| e.to_string()))
-    }
-
-    /// The ids of the nodes this client knows.
-    pub fn node_ids(&self) -> Vec<u64> {
-        self.nodes.iter().map(|(id, _)| *id).collect()
     }
 
     fn target(&self, attempt: u32) -> Option<(u64, SocketAddr)> {
