@@ -89,6 +89,15 @@ pub trait App: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'sta
         vec![Model::RegisterCas]
     }
 
+    /// Whether [`App::invoke`] understands the register model's `add d`
+    /// (add `d` to the register, an absent one counting as 0). Say yes if
+    /// the app can: `add` is the one register op that is not idempotent,
+    /// so a log entry applied twice or a request retried into two entries
+    /// shows in the next read. Without it, the workload writes instead.
+    fn register_add(&self) -> bool {
+        false
+    }
+
     /// A write after the faults stopped, to prove the cluster still
     /// commits: by default a `write` of a fresh key through the workload's
     /// own operation.

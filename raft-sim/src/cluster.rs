@@ -77,6 +77,9 @@ pub struct Cluster<B: NetBackend, A: App> {
     members: Vec<Member<A>>,
     client_node: madsim_net::NodeId,
     crash: CrashPolicy,
+    /// Woken at every write a client saw acknowledged (the nemesis aims
+    /// kills at that moment).
+    acks: Arc<tokio::sync::Notify>,
 }
 
 impl<B: NetBackend, A: App> Cluster<B, A> {
@@ -111,6 +114,7 @@ impl<B: NetBackend, A: App> Cluster<B, A> {
             members,
             client_node,
             crash: options.crash,
+            acks: Arc::new(tokio::sync::Notify::new()),
         };
         let voters: Vec<NodeId> = (0..options.voters as NodeId).collect();
         cluster.initialize(&voters).await?;
@@ -147,6 +151,11 @@ impl<B: NetBackend, A: App> Cluster<B, A> {
         assert_eq!(node_id, id, "raft node ids equal backend node ids");
         let ip = backend.node_ip(node_id)?;
         Ok(Member { disk, slot, ip })
+    }
+
+    /// What the workload wakes at every acknowledged write.
+    pub fn ack_signal(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.acks)
     }
 
     /// The app under test.
@@ -280,10 +289,19 @@ impl<B: NetBackend, A: App> Cluster<B, A> {
     /// Kills node `id`: its tasks and sockets die, its unsynced writes are
     /// lost as the crash policy says. Returns the number of writes lost.
     pub async fn kill(&self, id: NodeId) -> Result<usize, ClusterError> {
+        self.kill_with(id, None).await
+    }
+
+    /// [`Self::kill`] with `policy` instead of the cluster's crash policy.
+    pub async fn kill_with(
+        &self,
+        id: NodeId,
+        policy: Option<CrashPolicy>,
+    ) -> Result<usize, ClusterError> {
         let member = self.member(id)?;
         member.slot.set(None);
         self.backend.kill(id).await?;
-        Ok(member.disk.crash(self.crash))
+        Ok(member.disk.crash(policy.unwrap_or(self.crash)))
     }
 
     /// Restarts node `id` from its disk.

@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use madsim_net::net::{TcpListener, TcpStream};
+use madsim_net::rand::Rng;
 use madsim_net::{FailureInjector, frame, time};
 use openraft::raft::ReadPolicy;
 use openraft::storage::RaftStateMachine;
@@ -40,6 +41,8 @@ use serde::{Deserialize, Serialize};
 pub const APP_PORT: u16 = 7500;
 /// Attempts one [`LeaderClient::call`] makes at most.
 pub const MAX_ATTEMPTS: u32 = 40;
+/// One read in this many starts at a random node instead of the leader.
+pub const READ_SPREAD_ONE_IN: u32 = 3;
 /// How long one attempt (connect, or request and answer) may take.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a linearizable read may wait for its read-index round.
@@ -214,8 +217,19 @@ where
     pub async fn call(&mut self, request: &Req, may_write: bool) -> Result<Resp, ClientError> {
         let mut backoff = Backoff::new();
         let mut last = String::from("no node");
+        // Like a load-balancing client, a read now and then starts at any
+        // node: one that serves reads without confirming it leads shows.
+        let spread = !may_write
+            && !self.nodes.is_empty()
+            && madsim_net::rand::thread_rng().gen_ratio(1, READ_SPREAD_ONE_IN);
         for attempt in 0..MAX_ATTEMPTS {
-            let Some((node, addr)) = self.target(attempt) else {
+            let target = if spread && attempt == 0 {
+                let any = madsim_net::rand::thread_rng().gen_range(0..self.nodes.len());
+                Some(self.nodes[any])
+            } else {
+                self.target(attempt)
+            };
+            let Some((node, addr)) = target else {
                 break;
             };
             match self.attempt(node, addr, request).await {

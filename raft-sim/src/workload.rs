@@ -192,6 +192,7 @@ pub struct Recorder {
     events: Mutex<Vec<HistoryEvent>>,
     next_process: AtomicU64,
     issued: AtomicUsize,
+    fresh: AtomicU64,
     ops: usize,
 }
 
@@ -204,6 +205,7 @@ impl Recorder {
             events: Mutex::new(Vec::with_capacity(ops * 2)),
             next_process: AtomicU64::new(0),
             issued: AtomicUsize::new(0),
+            fresh: AtomicU64::new(1),
             ops,
         }
     }
@@ -247,6 +249,12 @@ impl Recorder {
         self.events.lock().push(event);
     }
 
+    /// A number no earlier call returned (from 1): the workload's values
+    /// are made from it, so every write is told apart in the history.
+    pub fn fresh(&self) -> u64 {
+        self.fresh.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Claims the next operation, if any are left.
     pub fn claim(&self) -> bool {
         self.issued.fetch_add(1, Ordering::Relaxed) < self.ops
@@ -262,6 +270,7 @@ impl Recorder {
 /// | register-cas | `read` | null | the integer read, or null |
 /// | register-cas | `write` | n | n |
 /// | register-cas | `cas` | [from, to] | [from, to] |
+/// | register-cas | `add` | d | d |
 /// | kv-append | `get` | null | the string read ("" when absent) |
 /// | kv-append | `put`, `append` | a token | the token |
 /// | versioned-cas | `read` | null | {"value": v, "version": n} or null |
@@ -379,45 +388,68 @@ impl VersionedOp {
     }
 }
 
-/// What a client process remembers between its operations: the versions
-/// it saw last, per key, so a versioned cas can name a plausible one.
+/// What a client process remembers between its operations, per key: the
+/// versioned-cas version and the register value it saw last, so a cas can
+/// name a plausible expected one (a cas chain, most of whose links swap).
 #[derive(Debug, Default)]
 struct ProcessMemory {
     versions: BTreeMap<String, u64>,
+    values: BTreeMap<String, i64>,
 }
 
 impl ProcessMemory {
-    fn learn(&mut self, op: &Op, value: &Value) {
-        let version = match op.f {
-            "read" => value.get("version").and_then(Value::as_u64),
-            _ => value.as_u64(),
+    /// Learns from `op`'s outcome: what it read or wrote, or that the key's
+    /// value is no longer known (an add, an indeterminate write).
+    fn learn(&mut self, op: &Op, outcome: Option<&Outcome>) {
+        let answer = match outcome {
+            Some(Outcome::Ok(Some(value))) => Some(value),
+            Some(Outcome::Ok(None)) => Some(&op.value),
+            _ => None,
+        };
+        let version = match (op.f, answer) {
+            ("read", Some(value)) => value.get("version").and_then(Value::as_u64),
+            (_, Some(value)) => value.as_u64(),
+            _ => None,
         };
         if let Some(version) = version {
             self.versions.insert(op.key.clone(), version);
         }
+        let value = match (op.f, answer) {
+            ("read" | "write", Some(value)) => value.as_i64(),
+            ("cas", Some(Value::Array(pair))) => pair.get(1).and_then(Value::as_i64),
+            _ => None,
+        };
+        match value {
+            Some(value) => self.values.insert(op.key.clone(), value),
+            None => self.values.remove(&op.key),
+        };
     }
 }
 
+/// Register values written by the workload are `unique * REGISTER_STRIDE`
+/// (unique per workload) and adds are below the stride, so a read names
+/// the write it saw and a lost, repeated or misrouted write shows.
+pub const REGISTER_STRIDE: i64 = 1_000;
+
 /// Draws the next operation of `model` (the simulator's seeded RNG under
-/// `cfg(madsim)`; the draw order is part of every seed's trace).
+/// `cfg(madsim)`; the draw order is part of every seed's trace). `unique`
+/// is fresh for every operation of the workload.
 fn generate<A: App>(
     app: &A,
     model: Model,
     keys: usize,
-    process: u64,
-    serial: u64,
+    (process, serial, unique): (u64, u64, u64),
     memory: &ProcessMemory,
 ) -> Op {
     let mut rng = madsim_net::rand::thread_rng();
     let key = key_name(rng.gen_range(0..keys));
     let roll = rng.gen_range(0..100u32);
+    let fresh = i64::try_from(unique).unwrap_or(i64::MAX / REGISTER_STRIDE) * REGISTER_STRIDE;
     let (f, value) = match model {
         Model::Custom => return app.custom_op(key, roll, process, serial),
-        Model::RegisterCas if roll < 50 => ("read", Value::Null),
-        Model::RegisterCas if roll < 75 => ("write", json!(rng.gen_range(0..10i64))),
         Model::RegisterCas => {
-            let (from, to): (i64, i64) = (rng.gen_range(0..10), rng.gen_range(0..10));
-            ("cas", json!([from, to]))
+            let seen = memory.values.get(&key);
+            register_op(&mut rng, roll, seen, fresh, app.register_add())
         }
         Model::KvAppend if roll < 40 => ("get", Value::Null),
         Model::KvAppend => {
@@ -432,6 +464,26 @@ fn generate<A: App>(
         }
     };
     Op { f, key, value }
+}
+
+/// A register op: reads (40%), writes of a fresh value (20%), cas chains
+/// from the value this process saw last to a fresh one (25%; a read when
+/// it saw none), and small adds (15%; writes if the app has no `add`),
+/// the one op that is not idempotent, so an entry applied twice shows.
+fn register_op(
+    rng: &mut impl Rng,
+    roll: u32,
+    seen: Option<&i64>,
+    fresh: i64,
+    add: bool,
+) -> (&'static str, Value) {
+    match (roll, seen) {
+        (0..40, _) | (60..85, None) => ("read", Value::Null),
+        (40..60, _) => ("write", json!(fresh)),
+        (60..85, Some(&from)) => ("cas", json!([from, fresh])),
+        _ if add => ("add", json!(rng.gen_range(1..10i64))),
+        _ => ("write", json!(fresh)),
+    }
 }
 
 /// The name of the workload's key number `index` (`k0`, `k1`, ...): an app
@@ -460,7 +512,7 @@ fn complete(op: &Op, outcome: Option<Outcome>) -> (EventType, Value, Option<Stri
 async fn client_loop<A: App>(
     app: A,
     nodes: Arc<Vec<(u64, IpAddr)>>,
-    recorder: Arc<Recorder>,
+    (recorder, acks): (Arc<Recorder>, Arc<tokio::sync::Notify>),
     config: WorkloadConfig,
 ) {
     let mut process = recorder.new_process();
@@ -469,7 +521,14 @@ async fn client_loop<A: App>(
     let mut serial = 0u64;
     while recorder.claim() {
         serial += 1;
-        let op = generate(&app, config.model, config.keys, process, serial, &memory);
+        let unique = recorder.fresh();
+        let op = generate(
+            &app,
+            config.model,
+            config.keys,
+            (process, serial, unique),
+            &memory,
+        );
         recorder.invoke(process, &op);
         let outcome = time::timeout(
             Duration::from_millis(config.op_timeout_ms),
@@ -477,10 +536,11 @@ async fn client_loop<A: App>(
         )
         .await
         .ok();
-        if let Some(Outcome::Ok(Some(value))) = &outcome {
-            memory.learn(&op, value);
-        }
+        memory.learn(&op, outcome.as_ref());
         let kind = recorder.complete(process, &op, outcome);
+        if kind == EventType::Ok && op.may_write() {
+            acks.notify_waiters();
+        }
         if kind == EventType::Info {
             process = recorder.new_process();
             client = app.client(&nodes);
@@ -497,6 +557,7 @@ pub fn start<B: NetBackend, A: App>(
 ) -> Result<NodeTask<Vec<HistoryEvent>>, ClusterError> {
     let app = cluster.app().clone();
     let nodes = Arc::new(cluster.node_addrs());
+    let acks = cluster.ack_signal();
     cluster.spawn_client(async move {
         let recorder = Arc::new(Recorder::new(config.ops));
         let processes: Vec<_> = (0..config.clients)
@@ -504,7 +565,7 @@ pub fn start<B: NetBackend, A: App>(
                 madsim_net::task::spawn(client_loop(
                     app.clone(),
                     Arc::clone(&nodes),
-                    Arc::clone(&recorder),
+                    (Arc::clone(&recorder), Arc::clone(&acks)),
                     config.clone(),
                 ))
             })
@@ -514,4 +575,69 @@ pub fn start<B: NetBackend, A: App>(
         }
         recorder.take()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rand08::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn register_ops_write_fresh_values_and_chain_cas_from_what_was_seen() {
+        let rng = &mut rand08::rngs::StdRng::seed_from_u64(7);
+        let fresh = 42 * REGISTER_STRIDE;
+        for roll in 0..100 {
+            let (f, value) = register_op(rng, roll, Some(&3_000), fresh, true);
+            match f {
+                "read" => assert!(roll < 40, "roll {roll}"),
+                "write" => assert_eq!(value, json!(fresh)),
+                "cas" => assert_eq!(value, json!([3_000, fresh])),
+                "add" => {
+                    let delta = value.as_i64().unwrap_or(0);
+                    assert!((1..REGISTER_STRIDE).contains(&delta), "add {delta}");
+                }
+                other => panic!("unexpected op {other}"),
+            }
+            // Nothing seen: a cas has nothing to chain from and reads.
+            let (f, _) = register_op(rng, roll, None, fresh, true);
+            assert_ne!(f, "cas");
+            // An app without add gets writes instead.
+            let (f, _) = register_op(rng, roll, Some(&3_000), fresh, false);
+            assert_ne!(f, "add");
+        }
+    }
+
+    #[test]
+    fn a_process_remembers_values_it_knows_and_forgets_the_rest() {
+        let mut memory = ProcessMemory::default();
+        let write = Op::write("k0".into(), 5_000);
+        memory.learn(&write, Some(&Outcome::Ok(None)));
+        assert_eq!(memory.values.get("k0"), Some(&5_000));
+        let cas = Op {
+            f: "cas",
+            key: "k0".into(),
+            value: json!([5_000, 6_000]),
+        };
+        memory.learn(&cas, Some(&Outcome::Ok(None)));
+        assert_eq!(memory.values.get("k0"), Some(&6_000));
+        let add = Op {
+            f: "add",
+            key: "k0".into(),
+            value: json!(3),
+        };
+        memory.learn(&add, Some(&Outcome::Ok(None)));
+        assert_eq!(
+            memory.values.get("k0"),
+            None,
+            "an add leaves the value unknown"
+        );
+        memory.learn(&write, Some(&Outcome::Ok(None)));
+        memory.learn(&cas, None);
+        assert_eq!(
+            memory.values.get("k0"),
+            None,
+            "an unanswered cas may or may not have swapped"
+        );
+    }
 }

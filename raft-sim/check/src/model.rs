@@ -272,6 +272,11 @@ pub enum RegisterOp {
         from: i64,
         to: i64,
     },
+    /// Adds this to the value (an absent register counts as 0; the sum
+    /// wraps, as `i64::wrapping_add`). Not
+    /// idempotent: an add applied twice (a replayed log, a retried
+    /// request) shows in the next read.
+    Add(i64),
 }
 
 impl fmt::Display for RegisterOp {
@@ -283,6 +288,7 @@ impl fmt::Display for RegisterOp {
             RegisterOp::CasOk { from, to } => write!(f, "cas {from}->{to} ok"),
             RegisterOp::CasFail { from } => write!(f, "cas from {from} fail"),
             RegisterOp::CasMaybe { from, to } => write!(f, "cas {from}->{to} ?"),
+            RegisterOp::Add(delta) => write!(f, "add {delta}"),
         }
     }
 }
@@ -307,7 +313,8 @@ impl Model for RegisterCas {
     type State = Option<i64>;
     type Op = RegisterOp;
     const NAME: &'static str = "register-cas";
-    const REUSABLE_WEAKENING: bool = true;
+    // An add taken any number of times reaches unboundedly many values.
+    const REUSABLE_WEAKENING: bool = false;
     type Facts = ();
 
     fn init() -> Option<i64> {
@@ -325,6 +332,7 @@ impl Model for RegisterCas {
             } else {
                 *state
             }),
+            RegisterOp::Add(delta) => Some(Some(state.unwrap_or(0).wrapping_add(delta))),
         }
     }
 
@@ -357,6 +365,13 @@ impl Model for RegisterCas {
                     }
                 }
             }
+            Func::Other(ref name) if name.as_str() == "add" => {
+                let delta = as_int(op, &op.value)?;
+                match op.outcome {
+                    Outcome::Fail(_) => Prepared::Skip,
+                    _ => Prepared::Check(RegisterOp::Add(delta)),
+                }
+            }
             Func::Get | Func::Put | Func::Append | Func::Other(_) => {
                 return Err(wrong_model(op, Self::NAME));
             }
@@ -365,7 +380,10 @@ impl Model for RegisterCas {
     }
 
     fn is_total(op: &RegisterOp) -> bool {
-        matches!(op, RegisterOp::Write(_) | RegisterOp::CasMaybe { .. })
+        matches!(
+            op,
+            RegisterOp::Write(_) | RegisterOp::CasMaybe { .. } | RegisterOp::Add(_)
+        )
     }
 
     fn weaken(op: &RegisterOp) -> Option<RegisterOp> {
@@ -376,6 +394,7 @@ impl Model for RegisterCas {
                 None
             }
             RegisterOp::Write(v) => Some(RegisterOp::Write(v)),
+            RegisterOp::Add(delta) => Some(RegisterOp::Add(delta)),
             RegisterOp::CasOk { from, to } | RegisterOp::CasMaybe { from, to } => {
                 Some(RegisterOp::CasMaybe { from, to })
             }
@@ -1105,6 +1124,20 @@ mod tests {
     }
 
     #[test]
+    fn add_counts_absent_as_zero_and_is_not_idempotent() {
+        let add = RegisterOp::Add(3);
+        assert_eq!(RegisterCas::step(&None, &add), Some(Some(3)));
+        let twice = RegisterCas::step(&Some(3), &add);
+        assert_eq!(twice, Some(Some(6)));
+        assert_eq!(
+            RegisterCas::step(&Some(i64::MAX), &RegisterOp::Add(1)),
+            Some(Some(i64::MIN))
+        );
+        assert!(RegisterCas::is_total(&add));
+        assert_eq!(RegisterCas::weaken(&add), Some(add));
+    }
+
+    #[test]
     fn reads_see_absent_as_nil() {
         assert_eq!(
             RegisterCas::step(&None, &RegisterOp::Read(None)),
@@ -1149,6 +1182,7 @@ mod tests {
             RegisterOp::CasOk { from: 1, to: 2 },
             RegisterOp::CasFail { from: 1 },
             RegisterOp::CasMaybe { from: 1, to: 2 },
+            RegisterOp::Add(2),
         ];
         for op in ops {
             if let Some(weak) = RegisterCas::weaken(&op) {

@@ -17,8 +17,12 @@ use super::schedule::{Schedule, Step};
 use super::{LEADER_WAIT, NodeId};
 use crate::app::App;
 use crate::cluster::{Cluster, ClusterError};
+use crate::store::CrashPolicy;
 
 const POLL: Duration = Duration::from_millis(10);
+/// An fsync during a power loss aimed at a durability window: slower than
+/// a network round trip, so an ack can overtake the followers' syncs.
+const DURABILITY_WINDOW_FSYNC: Duration = Duration::from_millis(25);
 
 /// The cluster operations the nemesis needs, so it drives any app: node
 /// lifecycle, the network's links, and who leads. [`Cluster`] of every
@@ -36,8 +40,15 @@ pub trait ClusterControl {
     fn leaders(&self) -> Vec<(NodeId, u64)>;
     /// How the fault times stretch to the app's Raft timing.
     fn time_scale(&self) -> TimeScale;
-    /// Kills node `id`; returns how many unsynced writes its disk lost.
-    fn kill(&self, id: NodeId) -> impl Future<Output = Result<usize, ClusterError>>;
+    /// Resolves at the next write a client sees acknowledged.
+    fn write_acked(&self) -> impl Future<Output = ()>;
+    /// How long an fsync of node `id`'s disk takes.
+    fn fsync_latency(&self, id: NodeId) -> Duration;
+    fn set_fsync_latency(&self, id: NodeId, latency: Duration);
+    /// Kills node `id`; returns how many unsynced writes its disk lost
+    /// (as the cluster's crash policy says, or all of them if `lose_all`).
+    fn kill(&self, id: NodeId, lose_all: bool)
+    -> impl Future<Output = Result<usize, ClusterError>>;
     fn restart(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
     fn pause(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
     fn resume(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
@@ -83,8 +94,21 @@ impl<B: NetBackend, A: App> ClusterControl for Cluster<B, A> {
     fn time_scale(&self) -> TimeScale {
         TimeScale::for_election_timeout(self.raft_config().election_timeout_max)
     }
-    async fn kill(&self, id: NodeId) -> Result<usize, ClusterError> {
-        Cluster::kill(self, id).await
+    async fn write_acked(&self) {
+        self.ack_signal().notified().await
+    }
+    fn fsync_latency(&self, id: NodeId) -> Duration {
+        self.disk(id)
+            .map_or(Duration::ZERO, |disk| disk.fsync_latency())
+    }
+    fn set_fsync_latency(&self, id: NodeId, latency: Duration) {
+        if let Ok(disk) = self.disk(id) {
+            disk.set_fsync_latency(latency);
+        }
+    }
+    async fn kill(&self, id: NodeId, lose_all: bool) -> Result<usize, ClusterError> {
+        let policy = lose_all.then_some(CrashPolicy::LoseAllUnsynced);
+        Cluster::kill_with(self, id, policy).await
     }
     async fn restart(&self, id: NodeId) -> Result<(), ClusterError> {
         Cluster::restart(self, id).await
@@ -300,14 +324,55 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             Fault::Partition(kind) => self.partition(step.episode, kind).await,
             Fault::Heal => self.heal(step.episode).await,
             Fault::Kill(target) => self.take_down(step.episode, *target, true).await,
+            Fault::KillAfterAck(target) => {
+                self.after_ack().await;
+                self.take_down(step.episode, *target, true).await
+            }
+            Fault::CrashAllAfterAck => {
+                // The followers' slow fsyncs hold the acked write's copies
+                // unsynced there while the leader's ack travels.
+                let normal = self.slow_disks(DURABILITY_WINDOW_FSYNC, self.current_leader());
+                // The writes in flight now synced at the old speed.
+                time::sleep(2 * DURABILITY_WINDOW_FSYNC).await;
+                self.after_ack().await;
+                let outcome = self.crash_all(step.episode, true).await;
+                self.restore_disks(normal);
+                outcome
+            }
             Fault::Pause(target) => self.take_down(step.episode, *target, false).await,
             Fault::Restart(_) => self.bring_up(step.episode, true).await,
             Fault::Resume(_) => self.bring_up(step.episode, false).await,
-            Fault::CrashAll => self.crash_all(step.episode).await,
+            Fault::CrashAll => self.crash_all(step.episode, false).await,
             Fault::RestartAll => self.restart_all(step.episode).await,
             Fault::ImpairBurst { impairment, .. } => {
                 self.start_burst(step.episode, *impairment).await
             }
+        }
+    }
+
+    /// Waits for the next acknowledged write, at most the leader wait (a
+    /// quiet cluster still gets its fault).
+    async fn after_ack(&self) {
+        let _ = time::timeout(self.leader_wait, self.cluster.write_acked()).await;
+    }
+
+    /// Makes every disk's fsync but `spared`'s take `latency`; returns the
+    /// latencies to restore.
+    fn slow_disks(&self, latency: Duration, spared: Option<NodeId>) -> Vec<(NodeId, Duration)> {
+        self.raft_nodes
+            .iter()
+            .filter(|&&id| Some(id) != spared)
+            .map(|&id| {
+                let normal = self.cluster.fsync_latency(id);
+                self.cluster.set_fsync_latency(id, latency.max(normal));
+                (id, normal)
+            })
+            .collect()
+    }
+
+    fn restore_disks(&self, latencies: Vec<(NodeId, Duration)>) {
+        for (id, latency) in latencies {
+            self.cluster.set_fsync_latency(id, latency);
         }
     }
 
@@ -410,7 +475,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         };
         let outcome = if kill {
             self.cluster
-                .kill(node)
+                .kill(node, false)
                 .await
                 .map(|lost_writes| Outcome::Killed { node, lost_writes })
         } else {
@@ -431,7 +496,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
 
     /// Kills every node this nemesis does not already hold down. The one
     /// fault allowed to take the majority: a power loss is exactly that.
-    async fn crash_all(&mut self, episode: u32) -> Outcome {
+    async fn crash_all(&mut self, episode: u32, lose_all: bool) -> Outcome {
         let mut nodes = Vec::new();
         let mut lost_writes = 0;
         let up: Vec<NodeId> = self
@@ -441,7 +506,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             .filter(|n| !self.down.contains(n))
             .collect();
         for node in up {
-            match self.cluster.kill(node).await {
+            match self.cluster.kill(node, lose_all).await {
                 Ok(lost) => {
                     lost_writes += lost;
                     nodes.push(node);
@@ -458,9 +523,15 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
     }
 
     async fn restart_all(&mut self, episode: u32) -> Outcome {
-        let Some(nodes) = self.crashed.remove(&episode) else {
+        let Some(mut nodes) = self.crashed.remove(&episode) else {
             return skipped("no power loss in this episode".into());
         };
+        // Power comes back in any order: the node up first tends to win
+        // the next election, and it must not always be the same one.
+        let rng = &mut madsim_net::rand::thread_rng();
+        for i in (1..nodes.len()).rev() {
+            nodes.swap(i, rng.gen_range(0..=i));
+        }
         for &node in &nodes {
             self.down.remove(&node);
             if let Err(e) = self.cluster.restart(node).await {

@@ -147,6 +147,10 @@ pub enum Fault {
     Heal,
     /// Kills a node; its disk loses unsynced writes ([`Cluster::kill`]).
     Kill(Target),
+    /// Kills a node right after the next write a client sees acknowledged
+    /// (or after the leader wait, if none comes): the moment a write
+    /// acknowledged before it was durable is lost.
+    KillAfterAck(Target),
     /// Restarts the node the same episode killed.
     Restart(Target),
     Pause(Target),
@@ -155,6 +159,9 @@ pub enum Fault {
     /// Power loss: kills every running node at once (each disk loses its
     /// unsynced writes).
     CrashAll,
+    /// A power loss right after the next acknowledged write (see
+    /// [`Fault::KillAfterAck`]).
+    CrashAllAfterAck,
     /// Restarts every node the same episode's `CrashAll` killed.
     RestartAll,
     /// Impairs every directed link between the backend's nodes for
@@ -171,9 +178,9 @@ impl Fault {
     pub fn undo(&self) -> Option<Fault> {
         match self {
             Fault::Partition(_) => Some(Fault::Heal),
-            Fault::Kill(target) => Some(Fault::Restart(*target)),
+            Fault::Kill(target) | Fault::KillAfterAck(target) => Some(Fault::Restart(*target)),
             Fault::Pause(target) => Some(Fault::Resume(*target)),
-            Fault::CrashAll => Some(Fault::RestartAll),
+            Fault::CrashAll | Fault::CrashAllAfterAck => Some(Fault::RestartAll),
             _ => None,
         }
     }
@@ -202,6 +209,7 @@ impl Fault {
                 .collect(),
             Fault::Partition(PartitionKind::OneWay { from, to }) => vec![*from, *to],
             Fault::Kill(Target::Node(n))
+            | Fault::KillAfterAck(Target::Node(n))
             | Fault::Restart(Target::Node(n))
             | Fault::Pause(Target::Node(n))
             | Fault::Resume(Target::Node(n)) => vec![*n],
@@ -216,10 +224,14 @@ impl fmt::Display for Fault {
             Fault::Partition(kind) => write!(f, "partition ({kind})"),
             Fault::Heal => f.write_str("heal"),
             Fault::Kill(t) => write!(f, "kill {t}"),
+            Fault::KillAfterAck(t) => write!(f, "kill {t} right after a write is acked"),
             Fault::Restart(t) => write!(f, "restart ({t} killed earlier)"),
             Fault::Pause(t) => write!(f, "pause {t}"),
             Fault::Resume(t) => write!(f, "resume ({t} paused earlier)"),
             Fault::CrashAll => f.write_str("crash every node (power loss)"),
+            Fault::CrashAllAfterAck => {
+                f.write_str("crash every node (power loss) right after a write is acked")
+            }
             Fault::RestartAll => f.write_str("restart every node the power loss killed"),
             Fault::ImpairBurst {
                 impairment,

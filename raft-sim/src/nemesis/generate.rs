@@ -77,9 +77,51 @@ enum Kind {
     OneWay,
     IsolateLeader,
     Kill(Target),
+    /// A kill aimed at a durability window: right after a write is acked.
+    KillAfterAck(Target),
     Pause(Target),
     CrashAll,
+    /// A power loss right after a write is acked.
+    CrashAllAfterAck,
     Burst,
+}
+
+impl Kind {
+    /// The name a [`SwarmDraw`] records.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::MajorityMinority => "partition-majority-minority",
+            Kind::MajoritiesRing => "partition-majorities-ring",
+            Kind::Bridge => "partition-bridge",
+            Kind::OneWay => "partition-one-way",
+            Kind::IsolateLeader => "partition-isolate-leader",
+            Kind::Kill(Target::Leader) => "kill-leader",
+            Kind::Kill(Target::RandomFollower) => "kill-follower",
+            Kind::Kill(Target::Node(_)) => "kill-node",
+            Kind::KillAfterAck(_) => "kill-leader-after-ack",
+            Kind::Pause(Target::Leader) => "pause-leader",
+            Kind::Pause(_) => "pause-follower",
+            Kind::CrashAll => "power-loss",
+            Kind::CrashAllAfterAck => "power-loss-after-ack",
+            Kind::Burst => "link-burst",
+        }
+    }
+}
+
+/// What one seed drew from its preset (swarm testing: each seed runs a
+/// different mix and intensity of faults, so a fault family that a mix of
+/// all of them would dilute gets seeds where it dominates). Recorded in
+/// the artifact; the seed redraws it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SwarmDraw {
+    /// The fault kinds switched on, each with its drawn weight.
+    pub kinds: Vec<(String, u32)>,
+    /// How long a fault is held, ms (a sub-range of the preset's).
+    pub hold_ms: (u64, u64),
+    /// The pause between faults, ms (a sub-range of the preset's).
+    pub gap_ms: (u64, u64),
+    /// Faults in force at once, at most.
+    pub max_concurrent: usize,
 }
 
 /// What a preset draws: times in milliseconds, inclusive ranges.
@@ -91,7 +133,7 @@ struct Profile {
     /// Faults that may be active at once; 1 means the next starts only
     /// after the previous ended.
     max_concurrent: usize,
-    kinds: &'static [(Kind, u32)],
+    kinds: Vec<(Kind, u32)>,
     bursts: fn() -> Vec<LinkImpairment>,
 }
 
@@ -102,8 +144,10 @@ const STANDARD_KINDS: &[(Kind, u32)] = &[
     (Kind::Kill(Target::Leader), 1),
     (Kind::Kill(Target::RandomFollower), 1),
     (Kind::Kill(Target::Node(0)), 1),
+    (Kind::KillAfterAck(Target::Leader), 1),
     (Kind::Pause(Target::RandomFollower), 1),
     (Kind::CrashAll, 1),
+    (Kind::CrashAllAfterAck, 1),
     (Kind::Burst, 2),
 ];
 
@@ -116,9 +160,11 @@ const HOSTILE_KINDS: &[(Kind, u32)] = &[
     (Kind::Kill(Target::Leader), 2),
     (Kind::Kill(Target::RandomFollower), 1),
     (Kind::Kill(Target::Node(0)), 1),
+    (Kind::KillAfterAck(Target::Leader), 1),
     (Kind::Pause(Target::Leader), 2),
     (Kind::Pause(Target::RandomFollower), 1),
     (Kind::CrashAll, 2),
+    (Kind::CrashAllAfterAck, 1),
     (Kind::Burst, 3),
 ];
 
@@ -210,6 +256,45 @@ impl Profile {
         }
     }
 
+    /// This seed's draw from the profile (swarm testing): each kind on
+    /// with probability 1/2 (at least one), its weight multiplied by 1–4;
+    /// hold and gap narrowed to a random sub-range; up to the preset's
+    /// concurrency. Every draw stays inside the preset's bounds.
+    fn swarm<R: Rng + ?Sized>(self, rng: &mut R) -> (Profile, SwarmDraw) {
+        let mut kinds = Vec::with_capacity(self.kinds.len());
+        for &(kind, weight) in &self.kinds {
+            if rng.gen_bool(0.5) {
+                kinds.push((kind, weight * rng.gen_range(1..=4)));
+            }
+        }
+        if kinds.is_empty() {
+            kinds.push(self.kinds[rng.gen_range(0..self.kinds.len())]);
+        }
+        let mut narrow = |(lo, hi): (u64, u64)| {
+            let (a, b) = (rng.gen_range(lo..=hi), rng.gen_range(lo..=hi));
+            (a.min(b), a.max(b))
+        };
+        let (hold_ms, gap_ms) = (narrow(self.hold_ms), narrow(self.gap_ms));
+        let max_concurrent = rng.gen_range(1..=self.max_concurrent);
+        let draw = SwarmDraw {
+            kinds: kinds
+                .iter()
+                .map(|&(k, w)| (k.name().to_string(), w))
+                .collect(),
+            hold_ms,
+            gap_ms,
+            max_concurrent,
+        };
+        let profile = Profile {
+            hold_ms,
+            gap_ms,
+            max_concurrent,
+            kinds,
+            ..self
+        };
+        (profile, draw)
+    }
+
     fn of(preset: NemesisPreset) -> Option<Profile> {
         match preset {
             NemesisPreset::None => None,
@@ -220,7 +305,7 @@ impl Profile {
                 hold_ms: (600, 2_000),
                 gap_ms: (400, 1_000),
                 max_concurrent: 1,
-                kinds: STANDARD_KINDS,
+                kinds: STANDARD_KINDS.to_vec(),
                 bursts: standard_bursts,
             }),
             NemesisPreset::Hostile => Some(Profile {
@@ -228,7 +313,7 @@ impl Profile {
                 hold_ms: (500, 4_000),
                 gap_ms: (300, 1_200),
                 max_concurrent: 2,
-                kinds: HOSTILE_KINDS,
+                kinds: HOSTILE_KINDS.to_vec(),
                 bursts: hostile_bursts,
             }),
         }
@@ -264,21 +349,51 @@ impl Schedule {
         duration: Duration,
         scale: TimeScale,
     ) -> Schedule {
+        Self::generate_mix(rng, preset, nodes, duration, scale, Mix::Swarm)
+    }
+
+    /// [`Self::generate_with`], choosing whether the seed draws its own
+    /// mix of the preset's faults ([`Mix::Swarm`], what sweeps run) or
+    /// takes all of them at the preset's weights ([`Mix::Full`]).
+    pub fn generate_mix<R: Rng + ?Sized>(
+        rng: &mut R,
+        preset: NemesisPreset,
+        nodes: usize,
+        duration: Duration,
+        scale: TimeScale,
+        mix: Mix,
+    ) -> Schedule {
         assert!(nodes <= MAX_NODES, "{nodes} nodes, limit {MAX_NODES}");
         let Some(profile) = Profile::of(preset).map(|p| p.scaled(scale)) else {
             return Schedule::empty();
+        };
+        let (profile, swarm) = match mix {
+            Mix::Swarm => {
+                let (profile, draw) = profile.swarm(rng);
+                (profile, Some(draw))
+            }
+            Mix::Full => (profile, None),
         };
         let horizon_ms = u64::try_from(duration.as_millis())
             .unwrap_or(u64::MAX)
             .min(MAX_SCHEDULE_MS);
         let steps = Generator::new(rng, profile, nodes, horizon_ms).run();
-        let schedule = Schedule::new(steps);
+        let schedule = Schedule::new(steps).map(|s| s.with_swarm(swarm));
         debug_assert!(
             schedule.is_ok(),
             "generated an invalid schedule: {schedule:?}"
         );
         schedule.unwrap_or_default()
     }
+}
+
+/// How a seed draws its faults from a preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mix {
+    /// Its own subset of the preset's fault kinds, weights and intensity.
+    Swarm,
+    /// Every kind of the preset, at the preset's weights and ranges.
+    Full,
 }
 
 /// Draws episodes one after another until the horizon or the step bound.
@@ -376,8 +491,8 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
                 Kind::MajoritiesRing => n >= 4 && 2 * ring_radius(n) + 1 < n,
                 Kind::OneWay => n >= 2,
                 // Taking one node down must leave a majority running.
-                Kind::Kill(_) | Kind::Pause(_) => n >= 3,
-                Kind::CrashAll => n >= 1,
+                Kind::Kill(_) | Kind::KillAfterAck(_) | Kind::Pause(_) => n >= 3,
+                Kind::CrashAll | Kind::CrashAllAfterAck => n >= 1,
                 Kind::Burst => n >= 1 && !burst_active,
             })
             .collect();
@@ -431,6 +546,8 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
             }
             Kind::IsolateLeader => Fault::Partition(PartitionKind::IsolateLeader),
             Kind::Kill(target) => Fault::Kill(self.target(target)),
+            Kind::KillAfterAck(target) => Fault::KillAfterAck(self.target(target)),
+            Kind::CrashAllAfterAck => Fault::CrashAllAfterAck,
             Kind::Pause(target) => Fault::Pause(self.target(target)),
             Kind::CrashAll => Fault::CrashAll,
             Kind::Burst => {
@@ -478,8 +595,64 @@ mod tests {
 
     /// A schedule drawn in a simulation seeded with 1 (under madsim the
     /// RNG exists only inside one).
+    /// Seed 1's schedule with every kind of the preset ([`Mix::Full`]):
+    /// what the preset-wide properties below are about.
     fn generate(preset: NemesisPreset, nodes: usize, duration: Duration) -> Schedule {
-        seeded(1, || Schedule::generate(preset, nodes, duration))
+        seeded(1, || {
+            let rng = &mut madsim_net::rand::thread_rng();
+            Schedule::generate_mix(rng, preset, nodes, duration, TimeScale::UNIT, Mix::Full)
+        })
+    }
+
+    #[test]
+    fn each_seed_draws_its_own_mix_inside_the_preset() {
+        let Some(preset) = Profile::of(NemesisPreset::Hostile) else {
+            panic!("hostile has a profile");
+        };
+        let names: BTreeSet<&str> = preset.kinds.iter().map(|&(k, _)| k.name()).collect();
+        let within =
+            |(lo, hi): (u64, u64), (min, max): (u64, u64)| min <= lo && lo <= hi && hi <= max;
+        let mut mixes = BTreeSet::new();
+        for seed in 0..30 {
+            let s = seeded(seed, || {
+                Schedule::generate(NemesisPreset::Hostile, 5, 10 * MINUTE)
+            });
+            let Some(draw) = s.swarm() else {
+                panic!("seed {seed}: a drawn schedule records its swarm draw");
+            };
+            assert!(!draw.kinds.is_empty(), "seed {seed}: no kind on");
+            for (name, weight) in &draw.kinds {
+                assert!(names.contains(name.as_str()), "{name} is not hostile's");
+                assert!((1..=4 * 3).contains(weight), "weight {weight}");
+            }
+            assert!(within(draw.hold_ms, preset.hold_ms), "{draw:?}");
+            assert!(within(draw.gap_ms, preset.gap_ms), "{draw:?}");
+            assert!((1..=preset.max_concurrent).contains(&draw.max_concurrent));
+            assert!(max_overlap(&s) <= draw.max_concurrent, "seed {seed}");
+            // A kind left out never shows up.
+            let power_loss = draw.kinds.iter().any(|(n, _)| n.starts_with("power-loss"));
+            let crashes = s
+                .steps()
+                .iter()
+                .any(|st| matches!(st.fault, Fault::CrashAll | Fault::CrashAllAfterAck));
+            assert!(
+                power_loss || !crashes,
+                "seed {seed}: power loss not drawn, yet scheduled"
+            );
+            mixes.insert(format!("{:?}", draw.kinds));
+        }
+        assert!(
+            mixes.len() >= 25,
+            "only {} distinct mixes in 30 seeds",
+            mixes.len()
+        );
+    }
+
+    #[test]
+    fn the_full_mix_records_no_draw() {
+        assert_eq!(generate(NemesisPreset::Standard, 5, MINUTE).swarm(), None);
+        let none = seeded(1, || Schedule::generate(NemesisPreset::None, 5, MINUTE));
+        assert_eq!(none.swarm(), None, "no faults, nothing drawn");
     }
 
     /// Runs `f` in a madsim runtime seeded with `seed` (plain otherwise).

@@ -35,7 +35,7 @@ pub mod schedule;
 
 pub use execute::{AppliedFault, ClusterControl, Outcome, Recovery, run, stop};
 pub use fault::{Fault, PartitionKind, Target};
-pub use generate::{NemesisPreset, TimeScale, UnknownPreset};
+pub use generate::{Mix, NemesisPreset, SwarmDraw, TimeScale, UnknownPreset};
 pub use schedule::{Schedule, ScheduleError, Step};
 
 /// Steps in one schedule, at most.

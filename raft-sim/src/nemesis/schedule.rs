@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::fault::Fault;
+use super::generate::SwarmDraw;
 use super::{MAX_BURST_MS, MAX_NODES, MAX_SCHEDULE_MS, MAX_STEPS, NodeId};
 
 /// One fault at `at_ms` after [`run`] starts. Steps of one episode belong
@@ -41,12 +42,24 @@ pub enum ScheduleError {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Schedule {
     pub(super) steps: Vec<Step>,
+    /// The seed's draw from its preset, when it was drawn (swarm testing).
+    pub(super) swarm: Option<SwarmDraw>,
 }
 
 impl Schedule {
     /// No faults.
     pub fn empty() -> Self {
         Self::default()
+    }
+
+    /// The same steps, noting the swarm draw they came from.
+    pub(super) fn with_swarm(self, swarm: Option<SwarmDraw>) -> Self {
+        Schedule { swarm, ..self }
+    }
+
+    /// What the seed drew from its preset, if the schedule was drawn.
+    pub fn swarm(&self) -> Option<&SwarmDraw> {
+        self.swarm.as_ref()
     }
 
     /// A schedule from hand-made steps, sorted by time (stably), checked:
@@ -77,7 +90,7 @@ impl Schedule {
                 });
             }
         }
-        Ok(Schedule { steps })
+        Ok(Schedule { steps, swarm: None })
     }
 
     pub fn steps(&self) -> &[Step] {

@@ -241,8 +241,17 @@ impl<C: SimTypes> DiskState<C> {
     }
 
     fn fsync(&mut self) -> usize {
-        let made_durable = self.pending.len();
-        for op in self.pending.drain(..) {
+        self.fsync_upto(self.stats.ops_written)
+    }
+
+    /// Makes durable the pending writes issued before write number `mark`
+    /// (a [`DiskStats::ops_written`] reading): what an fsync promises for
+    /// the writes issued before it started, and no more.
+    fn fsync_upto(&mut self, mark: u64) -> usize {
+        let newer =
+            usize::try_from(self.stats.ops_written.saturating_sub(mark)).unwrap_or(usize::MAX);
+        let made_durable = self.pending.len().saturating_sub(newer);
+        for op in self.pending.drain(..made_durable) {
             self.synced.apply(&op);
         }
         self.stats.fsyncs += 1;
@@ -385,6 +394,11 @@ impl<C: SimTypes> Disk<C> {
 
     pub fn fsync_latency(&self) -> Duration {
         self.0.lock().fsync_latency
+    }
+
+    /// From now on an fsync takes `latency` (a slow device, a latency spike).
+    pub fn set_fsync_latency(&self, latency: Duration) {
+        self.0.lock().fsync_latency = latency;
     }
 
     /// Makes every pending write durable; returns how many there were.
@@ -595,17 +609,20 @@ impl<C: SimTypes> Mount<C> {
         self.disk.blob(key)
     }
 
-    /// Waits the disk's fsync latency, then makes every pending write
-    /// durable. Only an `Ok` means durable: a mount fenced off meanwhile (its
-    /// node was killed) gets an error and its writes may be lost.
+    /// Waits the disk's fsync latency, then makes durable every write
+    /// issued before the call, as fsync(2) promises (writes issued while it
+    /// runs may stay in the page cache). Only an `Ok` means durable: a
+    /// mount fenced off meanwhile (its node was killed) gets an error and
+    /// its writes may be lost.
     pub async fn sync(&self) -> io::Result<()> {
+        let mark = self.write(|state| Ok(state.stats.ops_written))?;
         let latency = self.disk.fsync_latency();
         // madsim rounds every sleep up to 1 ms; a zero latency means none.
         if !latency.is_zero() {
             madsim_net::time::sleep(latency).await;
         }
         self.write(|state| {
-            state.fsync();
+            state.fsync_upto(mark);
             Ok(())
         })
     }

@@ -227,6 +227,25 @@ mod tests {
         assert!(index_range(&inverted).is_err());
     }
 
+    /// An fsync makes durable what was written before it started; a write
+    /// issued while it runs stays in the page cache until the next one.
+    #[test]
+    fn sync_covers_only_writes_issued_before_it() {
+        TypeConfig::run(async {
+            let disk = Disk::<TypeConfig>::with_fsync_latency(Duration::from_millis(100));
+            let mount = disk.mount();
+            mount.append(blanks(1..=2)).unwrap();
+            let syncing = mount.clone();
+            let sync = TypeConfig::spawn(async move { syncing.sync().await });
+            TypeConfig::sleep(Duration::from_millis(50)).await;
+            mount.append(blanks(3..=3)).unwrap();
+            sync.await.unwrap().unwrap();
+            assert_eq!(disk.pending_ops(), 1, "the later write is not synced");
+            assert_eq!(disk.crash(CrashPolicy::LoseAllUnsynced), 1);
+            assert_eq!(disk.log_state().1.map(|id| id.index), Some(2));
+        });
+    }
+
     /// The callback fires only once the entries are synced: before it, a
     /// power loss would lose them; right after it, none does.
     #[test]

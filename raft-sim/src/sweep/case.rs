@@ -14,7 +14,7 @@ use super::{Coverage, RunConfig, SeedResult};
 use crate::app::App;
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::invariants::{self, LeaderWatch};
-use crate::nemesis::{self, ClusterControl, Schedule, TimeScale};
+use crate::nemesis::{self, ClusterControl, Schedule, SwarmDraw, TimeScale};
 use crate::store::CrashPolicy;
 use crate::workload::{self, HistoryEvent, Model, WorkloadConfig};
 
@@ -67,6 +67,8 @@ pub struct Outcome {
     pub failures: Vec<String>,
     pub history: Vec<HistoryEvent>,
     pub faults: serde_json::Value,
+    /// The seed's draw from its nemesis preset (null without faults).
+    pub swarm: serde_json::Value,
     pub fault_count: u64,
     pub coverage: Coverage,
     pub counters: serde_json::Value,
@@ -100,7 +102,9 @@ impl Outcome {
                 schema_version: SCHEMA_VERSION,
                 name: label.name.clone(),
                 seed,
-                config: serde_json::json!({ "run": config, "faults": self.faults }),
+                config: serde_json::json!({
+                    "run": config, "swarm": self.swarm, "faults": self.faults,
+                }),
                 status: if passed {
                     Status::Passed
                 } else {
@@ -189,6 +193,7 @@ pub async fn run_case_traced<B: NetBackend, A: App>(
         failures,
         history: driven.history,
         faults: serde_json::to_value(&driven.applied).unwrap_or_default(),
+        swarm: serde_json::to_value(&driven.swarm).unwrap_or_default(),
         fault_count,
         coverage,
         counters: serde_json::to_value(cluster.backend.counters()).unwrap_or_default(),
@@ -236,6 +241,7 @@ pub fn failed_setup(why: String) -> Outcome {
         failures: vec![why],
         history: Vec::new(),
         faults: serde_json::Value::Null,
+        swarm: serde_json::Value::Null,
         fault_count: 0,
         coverage: Coverage::default(),
         counters: serde_json::Value::Null,
@@ -249,6 +255,7 @@ pub fn failed_setup(why: String) -> Outcome {
 struct Driven {
     history: Vec<HistoryEvent>,
     applied: Vec<nemesis::AppliedFault>,
+    swarm: Option<SwarmDraw>,
     watch: LeaderWatch,
 }
 
@@ -275,6 +282,7 @@ async fn drive<B: NetBackend, A: App>(
             return Driven {
                 history: Vec::new(),
                 applied: Vec::new(),
+                swarm: None,
                 watch,
             };
         }
@@ -305,6 +313,7 @@ async fn drive<B: NetBackend, A: App>(
     Driven {
         history,
         applied,
+        swarm: schedule.swarm().cloned(),
         watch,
     }
 }

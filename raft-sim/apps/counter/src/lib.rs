@@ -415,6 +415,10 @@ impl App for CounterApp {
         vec![Model::RegisterCas, Model::Custom]
     }
 
+    fn register_add(&self) -> bool {
+        true
+    }
+
     fn custom_op(&self, key: String, roll: u32, _process: u64, _serial: u64) -> Op {
         fetch_add::next_op(key, roll)
     }

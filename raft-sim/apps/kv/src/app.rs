@@ -64,6 +64,10 @@ impl App for KvApp {
         vec![Model::RegisterCas, Model::KvAppend]
     }
 
+    fn register_add(&self) -> bool {
+        true
+    }
+
     async fn invoke(&self, client: &mut KvClient, op: &Op) -> Outcome {
         match command(op) {
             Some(Ok(command)) => match client.write(command).await {
@@ -122,6 +126,10 @@ fn command(op: &Op) -> Option<Result<KvCommand, String>> {
                 to: to.to_string(),
             },
             _ => return Some(Err(format!("cas needs [from, to], got {}", op.value))),
+        },
+        "add" => match ints()[..] {
+            [delta] => KvCommand::Add { key, delta },
+            _ => return Some(Err(format!("add needs an integer, got {}", op.value))),
         },
         "put" => KvCommand::Put { key, value: text() },
         "append" => KvCommand::Append { key, value: text() },

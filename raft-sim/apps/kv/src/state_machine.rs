@@ -82,6 +82,14 @@ impl KvState {
                     self.refused(&key)
                 }
             }
+            KvCommand::Add { key, delta } => {
+                let current = self.data.get(&key).map(|v| v.parse::<i64>());
+                match current {
+                    None => self.write(&key, delta.to_string()),
+                    Some(Ok(n)) => self.write(&key, n.wrapping_add(delta).to_string()),
+                    Some(Err(_)) => self.refused(&key),
+                }
+            }
         }
     }
 

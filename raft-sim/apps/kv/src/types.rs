@@ -21,6 +21,9 @@ pub enum KvCommand {
         from: Option<String>,
         to: String,
     },
+    /// Adds `delta` to `key`'s integer value (absent counts as 0; the sum
+    /// wraps). Refused when the value is not an integer.
+    Add { key: String, delta: i64 },
 }
 
 impl KvCommand {
@@ -28,7 +31,8 @@ impl KvCommand {
         match self {
             KvCommand::Put { key, .. }
             | KvCommand::Append { key, .. }
-            | KvCommand::Cas { key, .. } => key,
+            | KvCommand::Cas { key, .. }
+            | KvCommand::Add { key, .. } => key,
         }
     }
 }
@@ -39,6 +43,7 @@ impl fmt::Display for KvCommand {
             KvCommand::Put { key, value } => write!(f, "put({key}, {value})"),
             KvCommand::Append { key, value } => write!(f, "append({key}, {value})"),
             KvCommand::Cas { key, from, to } => write!(f, "cas({key}, {from:?} -> {to})"),
+            KvCommand::Add { key, delta } => write!(f, "add({key}, {delta})"),
         }
     }
 }

@@ -366,7 +366,9 @@ fn check_state(sm: &StateMachineStore, commands: &BTreeMap<u64, KvCommand>, upto
             KvCommand::Append { key, value } => {
                 expected.entry(key.clone()).or_default().push_str(value)
             }
-            KvCommand::Cas { .. } => unreachable!("the writer issues no Cas"),
+            KvCommand::Cas { .. } | KvCommand::Add { .. } => {
+                unreachable!("the writer issues only Put and Append")
+            }
         }
     }
     for key in ["k0", "k1", "k2", "k3"] {

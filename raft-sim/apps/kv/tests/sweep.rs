@@ -102,7 +102,9 @@ fn forget_vote_is_caught() {
 
 #[test]
 fn early_ack_is_caught() {
-    caught_and_replayed(Bug::EarlyAck, Model::RegisterCas);
+    // Rare under every model: openraft syncs at every save_committed, which
+    // closes most windows in which an early-acked entry could be lost.
+    caught_and_replayed(Bug::EarlyAck, Model::KvAppend);
 }
 
 #[test]
