@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The flags every sweep takes.
 #[derive(clap::Args, Debug, Clone)]
@@ -24,10 +24,26 @@ pub struct SeedFlags {
     /// Write an artifact (and history) for every seed, not only failing ones.
     #[arg(long)]
     pub keep_artifacts: bool,
+    /// Run only shard K of N of the seeds (every N-th, from the K-th), so
+    /// N machines split a range; `raft-sim merge` joins their reports.
+    #[arg(long, value_name = "K/N", value_parser = crate::seeds::Shard::parse)]
+    pub shard: Option<crate::seeds::Shard>,
+    /// Stop starting seeds after this much wall time (`90s`, `10m`, `2h`):
+    /// a nightly run sweeps as far as its budget goes.
+    #[arg(long, value_parser = crate::seeds::parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+impl SeedFlags {
+    /// The seeds these flags ask for.
+    pub fn plan(&self) -> crate::seeds::SeedPlan {
+        let shard = self.shard.unwrap_or(crate::seeds::Shard::WHOLE);
+        crate::seeds::SeedPlan::new(self.seeds.clone(), shard, self.duration)
+    }
 }
 
 /// Totals of a sweep, for the table and the JSON report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub seeds_run: u64,
     pub seeds_passed: u64,
@@ -228,22 +244,23 @@ mod tests {
 mod sim {
     use std::cell::RefCell;
     use std::future::Future;
-    use std::ops::Range;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::mpsc;
     use std::time::Duration;
 
     use super::SeedLine;
+    use crate::seeds::SeedPlan;
 
     thread_local! {
         static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
     }
 
-    /// Runs `seeds` through `run` on `jobs` threads, with a progress bar on
-    /// stderr; results come back sorted by seed.
+    /// Runs the seeds of `plan` through `run` on `jobs` threads, with a
+    /// progress bar on stderr, until they or the plan's time budget run
+    /// out; results come back sorted by seed.
     pub fn run_seeds<R, F>(
         label: &str,
-        seeds: Range<u64>,
+        plan: impl Into<SeedPlan>,
         jobs: u16,
         run: F,
     ) -> anyhow::Result<Vec<R>>
@@ -252,23 +269,30 @@ mod sim {
         F: Fn(u64) -> R + Sync,
     {
         quiet_panics();
-        let progress = indicatif::ProgressBar::new(seeds.end - seeds.start);
+        let plan: SeedPlan = plan.into();
+        let deadline = plan.budget.map(|budget| std::time::Instant::now() + budget);
+        let progress = indicatif::ProgressBar::new(plan.len());
         progress.set_style(
             indicatif::ProgressStyle::with_template(&format!(
                 "{{spinner}} {label} [{{bar:40}}] {{pos}}/{{len}} seeds, {{msg}} ({{elapsed}}, eta {{eta}})"
             ))?
             .progress_chars("=> "),
         );
-        let next = AtomicU64::new(seeds.start);
+        let next = AtomicU64::new(0);
         let (tx, rx) = mpsc::channel();
-        let mut results = Vec::with_capacity((seeds.end - seeds.start) as usize);
+        let mut results = Vec::with_capacity(plan.len().min(1 << 20) as usize);
         std::thread::scope(|scope| {
             for _ in 0..jobs.max(1) {
-                let (tx, next, run, end) = (tx.clone(), &next, &run, seeds.end);
+                let (tx, next, run, plan) = (tx.clone(), &next, &run, &plan);
                 scope.spawn(move || {
                     loop {
-                        let seed = next.fetch_add(1, Ordering::Relaxed);
-                        if seed >= end || tx.send(run(seed)).is_err() {
+                        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                            break;
+                        }
+                        let Some(seed) = plan.nth(next.fetch_add(1, Ordering::Relaxed)) else {
+                            break;
+                        };
+                        if tx.send(run(seed)).is_err() {
                             break;
                         }
                     }

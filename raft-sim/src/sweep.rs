@@ -189,7 +189,7 @@ pub struct ReplayArgs {
 }
 
 /// One seed's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeedResult {
     pub seed: u64,
     pub passed: bool,
@@ -239,6 +239,8 @@ pub fn main<A: App>(app: A) -> ExitCode {
         Run(RunArgs),
         /// Rerun the seed of an artifact and confirm its trace hash.
         Replay(ReplayArgs),
+        /// Join the reports of a sweep's shards into one sweep's summary.
+        Merge(merge::MergeArgs),
     }
     let program = std::env::args()
         .next()
@@ -253,6 +255,7 @@ pub fn main<A: App>(app: A) -> ExitCode {
             run(app, &args)
         }
         Cli::Replay(args) => replay::<A>(&args),
+        Cli::Merge(args) => merge::merge(&args),
     };
     outcome.unwrap_or_else(|err| {
         eprintln!("error: {err:#}");
@@ -285,3 +288,4 @@ mod sim;
 
 pub mod case;
 mod coverage;
+pub mod merge;

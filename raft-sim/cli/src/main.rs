@@ -1,6 +1,6 @@
 //! `raft-sim`: twinnet's command line for its example apps.
 //!
-//! `sweep` (the main job), `run`, `replay`, `check`, and `net-sweep` (the
+//! `sweep` (the main job), `run`, `replay`, `merge`, `check`, and `net-sweep` (the
 //! network layer's own chaos scenario). `--app NAME` picks the app (`kv`,
 //! the default, or `openraft-kv-memstore`); `--bug NAME` plants one of its bugs.
 
@@ -31,6 +31,9 @@ enum Command {
     Run(apps::RunArgs),
     /// Rerun the seed of an artifact and confirm its trace hash.
     Replay(raft_sim::sweep::ReplayArgs),
+    /// Join the reports of a sweep's shards (`sweep --shard K/N --report
+    /// FILE`) into one sweep's summary.
+    Merge(raft_sim::sweep::merge::MergeArgs),
     /// Check a history for linearizability (our JSONL, a Jepsen etcd log or
     /// Jepsen EDN lines; the format is detected from the first line).
     Check(twinnet_check::cli::CheckArgs),
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => apps::sweep(args),
         Command::Run(args) => apps::run(args),
         Command::Replay(args) => apps::replay(args),
+        Command::Merge(args) => raft_sim::sweep::merge::merge(&args),
         Command::Check(args) => twinnet_check::cli::run(args),
         Command::NetSweep(args) => net_sweep::run(args),
     };

@@ -13,7 +13,7 @@ use crate::nemesis::{AppliedFault, Outcome};
 use crate::store::DiskStats;
 
 /// The effects of one seed's faults.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Coverage {
     /// Terms in which a leader was seen.
     pub elections: u64,

@@ -21,7 +21,8 @@ pub fn sweep<A: App>(app: A, args: &SweepArgs) -> anyhow::Result<ExitCode> {
     let jobs = args.sweep.jobs.unwrap_or_else(runner::default_jobs);
     let started = Instant::now();
     let label = format!("sweep {}", config.app_name);
-    let results = runner::run_seeds(&label, args.sweep.seeds.clone(), jobs, |seed| {
+    let plan = args.sweep.plan();
+    let results = runner::run_seeds(&label, plan.clone(), jobs, |seed| {
         let outcome = run_seed(seed, &config);
         outcome.finish(
             seed,
@@ -44,29 +45,26 @@ pub fn sweep<A: App>(app: A, args: &SweepArgs) -> anyhow::Result<ExitCode> {
         ),
         &summary,
     );
+    if (results.len() as u64) < plan.len() {
+        println!(
+            "  the --duration budget ran out after {} of the plan's {} seeds",
+            results.len(),
+            plan.len()
+        );
+    }
     let coverage = CoverageTotals::add_up(
         results.iter().map(|r| &r.coverage),
         config.nemesis != NemesisPreset::None,
     );
     runner::print_coverage(&coverage);
     for failed in results.iter().filter(|r| !r.passed) {
-        println!("FAILED seed {}:", failed.seed);
-        for failure in &failed.failures {
-            println!("  {failure}");
-        }
-        println!("  replay: {}", args.run.replay_command(failed.seed));
-        if let Some(path) = &failed.artifact {
-            println!(
-                "  artifact: {} ({} replay {})",
-                path.display(),
-                args.run.replay_binary(),
-                path.display()
-            );
-        }
+        let replay = args.run.replay_command(failed.seed);
+        super::merge::print_failure(failed, Some(&replay), args.run.replay_binary());
     }
     if let Some(path) = &args.sweep.report {
         let report = serde_json::json!({
             "config": config,
+            "plan": plan,
             "summary": summary,
             "coverage": coverage,
             "seeds": results,
