@@ -10,6 +10,10 @@
 //! minute and in simulated seconds per wall second (the example's seeds
 //! are longer: its faults are stretched to its 1.5-3 s election timeout).
 //!
+//! Then, for each of the KV app's planted bugs under the register and
+//! kv-append models, both binaries sweep the same seeds with the bug
+//! planted: failing seeds, and failing seeds per CPU-minute.
+//!
 //! The baseline is `git archive REV` unpacked under `target/bench/` and
 //! built into its own target dir; REV is `$TWINNET_BENCH_BASELINE`, by
 //! default [`DEFAULT_BASELINE`]. A checkout without that revision (a
@@ -82,8 +86,10 @@ pub fn run(bench_dir: &Path) -> Result<()> {
         other.speed_sim_per_wall,
         now.speed_sim_per_wall
     );
+    let bugs = bugs_per_cpu_minute(&current, &baseline, bench_dir)?;
     let json = serde_json::json!({
         "bench": "sweep",
+        "bugs_per_cpu_minute": bugs,
         "seeds": SEEDS,
         "rounds": ROUNDS,
         "baseline": rev,
@@ -179,6 +185,85 @@ fn build_baseline(root: &Path, bench_dir: &Path, rev: &str) -> Result<PathBuf> {
         );
     }
     Ok(target.join("release/raft-sim"))
+}
+
+/// The KV app's planted bugs and the models they are hunted under.
+const BUGS: [&str; 4] = ["stale-read", "forget-vote", "early-ack", "lost-applied"];
+const MODELS: [&str; 2] = ["register-cas", "kv-append"];
+
+/// For each planted bug and model, the default sweep (seeds [`SEEDS`],
+/// standard nemesis) of the current binary and of the baseline: failing
+/// seeds, and failing seeds per CPU-minute (wall time times jobs).
+fn bugs_per_cpu_minute(
+    current: &Path,
+    baseline: &Path,
+    bench_dir: &Path,
+) -> Result<serde_json::Value> {
+    let mut rows = Vec::new();
+    for model in MODELS {
+        for bug in BUGS {
+            let mut row = serde_json::json!({ "model": model, "bug": bug });
+            for (name, binary) in [("now", current), ("baseline", baseline)] {
+                let report = bench_dir.join(format!("bugs-{name}-{model}-{bug}.json"));
+                let hunt = hunt_once(binary, model, bug, &report)?;
+                outln!(
+                    "bench: {bug} ({model}), {name}: {} of {SEEDS} seeds failed, {:.1} per CPU-minute",
+                    hunt.failed,
+                    hunt.per_cpu_minute()
+                );
+                row[name] = serde_json::json!({
+                    "seeds_failed": hunt.failed,
+                    "cpu_minutes": hunt.cpu_minutes,
+                    "failed_per_cpu_minute": hunt.per_cpu_minute(),
+                });
+            }
+            rows.push(row);
+        }
+    }
+    Ok(serde_json::Value::Array(rows))
+}
+
+/// What one sweep with a planted bug found, and what it cost.
+struct Hunt {
+    failed: u64,
+    cpu_minutes: f64,
+}
+
+impl Hunt {
+    fn per_cpu_minute(&self) -> f64 {
+        self.failed as f64 / self.cpu_minutes.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// One sweep of [`SEEDS`] with `bug` planted (exit 1, seeds failed, is
+/// the expected outcome), read from its report.
+fn hunt_once(binary: &Path, model: &str, bug: &str, report: &Path) -> Result<Hunt> {
+    let artifacts = report.with_extension("runs");
+    let status = Command::new(binary)
+        .args(["sweep", "--seeds", SEEDS, "--model", model, "--bug", bug])
+        .arg("--artifacts")
+        .arg(&artifacts)
+        .arg("--report")
+        .arg(report)
+        .stdout(Stdio::null())
+        .status()
+        .with_context(|| format!("running {}", binary.display()))?;
+    if !matches!(status.code(), Some(0 | 1)) {
+        bail!(
+            "{} sweep --bug {bug} failed ({})",
+            binary.display(),
+            cmd::describe(status)
+        );
+    }
+    let text =
+        std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
+    let report: serde_json::Value = serde_json::from_str(&text)?;
+    let summary = &report["summary"];
+    let number = |field: &str| summary[field].as_f64().unwrap_or(0.0);
+    Ok(Hunt {
+        failed: summary["seeds_failed"].as_u64().unwrap_or(0),
+        cpu_minutes: number("wall_seconds") * number("jobs") / 60.0,
+    })
 }
 
 /// What one sweep's report says of its speed.
