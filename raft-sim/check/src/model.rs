@@ -211,6 +211,14 @@ pub trait Model {
     /// (shrinking is then a little slower).
     const REUSABLE_WEAKENING: bool = false;
 
+    /// Whether `weak`, a weakened op, may be relaxed to "any number of
+    /// times" (by default [`Model::REUSABLE_WEAKENING`]): a model with
+    /// one unbounded kind of op keeps the rest reusable.
+    fn reusable_when_weakened(weak: &Self::Op) -> bool {
+        let _ = weak;
+        Self::REUSABLE_WEAKENING
+    }
+
     /// What [`Model::canonical`] needs to know about the ops searched
     /// (`()` if it needs nothing).
     type Facts: Default;
@@ -313,9 +321,15 @@ impl Model for RegisterCas {
     type State = Option<i64>;
     type Op = RegisterOp;
     const NAME: &'static str = "register-cas";
-    // An add taken any number of times reaches unboundedly many values.
-    const REUSABLE_WEAKENING: bool = false;
+    const REUSABLE_WEAKENING: bool = true;
     type Facts = ();
+
+    /// Writes and cas taken any number of times reach only values the
+    /// history names; an add taken any number of times reaches
+    /// unboundedly many, so an add is never reused.
+    fn reusable_when_weakened(weak: &RegisterOp) -> bool {
+        !matches!(weak, RegisterOp::Add(_))
+    }
 
     fn init() -> Option<i64> {
         None

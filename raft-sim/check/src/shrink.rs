@@ -89,10 +89,10 @@ impl<M: Model> Shrinker<'_, M> {
             return Some(op.clone());
         }
         M::weaken(&op.op).map(|weak| SearchOp {
+            reusable: M::reusable_when_weakened(&weak),
             op: weak,
             call: op.call,
             ret: None,
-            reusable: M::REUSABLE_WEAKENING,
         })
     }
 
