@@ -46,9 +46,12 @@ pub trait ClusterControl {
     fn fsync_latency(&self, id: NodeId) -> Duration;
     fn set_fsync_latency(&self, id: NodeId, latency: Duration);
     /// Kills node `id`; returns how many unsynced writes its disk lost
-    /// (as the cluster's crash policy says, or all of them if `lose_all`).
-    fn kill(&self, id: NodeId, lose_all: bool)
-    -> impl Future<Output = Result<usize, ClusterError>>;
+    /// (as `policy` says, by default the cluster's crash policy).
+    fn kill(
+        &self,
+        id: NodeId,
+        policy: Option<CrashPolicy>,
+    ) -> impl Future<Output = Result<usize, ClusterError>>;
     fn restart(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
     fn pause(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
     fn resume(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
@@ -106,8 +109,7 @@ impl<B: NetBackend, A: App> ClusterControl for Cluster<B, A> {
             disk.set_fsync_latency(latency);
         }
     }
-    async fn kill(&self, id: NodeId, lose_all: bool) -> Result<usize, ClusterError> {
-        let policy = lose_all.then_some(CrashPolicy::LoseAllUnsynced);
+    async fn kill(&self, id: NodeId, policy: Option<CrashPolicy>) -> Result<usize, ClusterError> {
         Cluster::kill_with(self, id, policy).await
     }
     async fn restart(&self, id: NodeId) -> Result<(), ClusterError> {
@@ -335,14 +337,16 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
                 // The writes in flight now synced at the old speed.
                 time::sleep(2 * DURABILITY_WINDOW_FSYNC).await;
                 self.after_ack().await;
-                let outcome = self.crash_all(step.episode, true).await;
+                let outcome = self
+                    .crash_all(step.episode, Some(CrashPolicy::LoseAllUnsynced))
+                    .await;
                 self.restore_disks(normal);
                 outcome
             }
             Fault::Pause(target) => self.take_down(step.episode, *target, false).await,
             Fault::Restart(_) => self.bring_up(step.episode, true).await,
             Fault::Resume(_) => self.bring_up(step.episode, false).await,
-            Fault::CrashAll => self.crash_all(step.episode, false).await,
+            Fault::CrashAll => self.crash_all(step.episode, None).await,
             Fault::RestartAll => self.restart_all(step.episode).await,
             Fault::ImpairBurst { impairment, .. } => {
                 self.start_burst(step.episode, *impairment).await
@@ -475,7 +479,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         };
         let outcome = if kill {
             self.cluster
-                .kill(node, false)
+                .kill(node, None)
                 .await
                 .map(|lost_writes| Outcome::Killed { node, lost_writes })
         } else {
@@ -496,7 +500,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
 
     /// Kills every node this nemesis does not already hold down. The one
     /// fault allowed to take the majority: a power loss is exactly that.
-    async fn crash_all(&mut self, episode: u32, lose_all: bool) -> Outcome {
+    async fn crash_all(&mut self, episode: u32, policy: Option<CrashPolicy>) -> Outcome {
         let mut nodes = Vec::new();
         let mut lost_writes = 0;
         let up: Vec<NodeId> = self
@@ -506,7 +510,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             .filter(|n| !self.down.contains(n))
             .collect();
         for node in up {
-            match self.cluster.kill(node, lose_all).await {
+            match self.cluster.kill(node, policy).await {
                 Ok(lost) => {
                     lost_writes += lost;
                     nodes.push(node);
@@ -528,10 +532,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         };
         // Power comes back in any order: the node up first tends to win
         // the next election, and it must not always be the same one.
-        let rng = &mut madsim_net::rand::thread_rng();
-        for i in (1..nodes.len()).rev() {
-            nodes.swap(i, rng.gen_range(0..=i));
-        }
+        super::shuffle(&mut madsim_net::rand::thread_rng(), &mut nodes);
         for &node in &nodes {
             self.down.remove(&node);
             if let Err(e) = self.cluster.restart(node).await {

@@ -572,10 +572,7 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
     /// The node ids in a random order (Fisher–Yates).
     fn shuffled(&mut self) -> Vec<NodeId> {
         let mut order: Vec<NodeId> = (0..self.nodes as NodeId).collect();
-        for i in (1..order.len()).rev() {
-            let j = self.rng.gen_range(0..=i);
-            order.swap(i, j);
-        }
+        super::shuffle(self.rng, &mut order);
         order
     }
 }

@@ -51,3 +51,11 @@ pub const MAX_BURST_MS: u64 = 60_000;
 pub const LEADER_WAIT: Duration = Duration::from_secs(1);
 
 type NodeId = u64;
+
+/// Shuffles `nodes` in place (Fisher–Yates), drawing from `rng`.
+fn shuffle<R: madsim_net::rand::Rng + ?Sized>(rng: &mut R, nodes: &mut [NodeId]) {
+    for i in (1..nodes.len()).rev() {
+        let j = rng.gen_range(0..=i);
+        nodes.swap(i, j);
+    }
+}
