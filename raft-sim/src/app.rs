@@ -164,6 +164,12 @@ pub trait RaftHandle<C: SimTypes>: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), String>> + Send;
     /// Asks the node to build a snapshot now.
     fn trigger_snapshot(&self) -> impl Future<Output = Result<(), String>> + Send;
+    /// Asks the node to purge its log up to index `upto`, as far as its
+    /// snapshot reaches.
+    fn purge_log(&self, upto: u64) -> impl Future<Output = Result<(), String>> + Send;
+    /// Asks the node, if it leads, to hand the lead to node `to` (it stops
+    /// taking writes and `to` runs an election once its log caught up).
+    fn transfer_leader(&self, to: u64) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 impl<C, SM> RaftHandle<C> for Raft<C, SM>
@@ -197,6 +203,20 @@ where
 
     async fn trigger_snapshot(&self) -> Result<(), String> {
         self.trigger().snapshot().await.map_err(|e| e.to_string())
+    }
+
+    async fn purge_log(&self, upto: u64) -> Result<(), String> {
+        self.trigger()
+            .purge_log(upto)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn transfer_leader(&self, to: u64) -> Result<(), String> {
+        self.trigger()
+            .transfer_leader(to)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

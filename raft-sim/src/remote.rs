@@ -157,6 +157,14 @@ impl<C: SimTypes> RaftHandle<C> for HttpHandle<C> {
     async fn trigger_snapshot(&self) -> Result<(), String> {
         Err("the app's HTTP API has no route to trigger a snapshot".into())
     }
+
+    async fn purge_log(&self, _upto: u64) -> Result<(), String> {
+        Err("the app's HTTP API has no route to purge the log".into())
+    }
+
+    async fn transfer_leader(&self, _to: u64) -> Result<(), String> {
+        Err("the app's HTTP API has no route to transfer the lead".into())
+    }
 }
 
 /// Keys in a row that must read as absent before [`digest_by_reads`]

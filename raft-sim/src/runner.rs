@@ -117,7 +117,7 @@ pub fn print_summary(title: &str, summary: &Summary) {
 pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
     let t = &coverage.total;
     println!("coverage (all seeds)");
-    let rows: [(&str, String); 9] = [
+    let rows: [(&str, String); 12] = [
         ("elections (terms)", t.elections.to_string()),
         (
             "leader changes",
@@ -138,6 +138,18 @@ pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
                 t.kills, t.kills_losing_writes, t.writes_lost
             ),
         ),
+        (
+            "restarted, then led",
+            format!("{} of {} handed", t.took_lead, t.handed_lead),
+        ),
+        (
+            "rejoined behind purge",
+            format!(
+                "{} ({} by snapshot)",
+                t.rejoined_behind_purge, t.caught_up_by_snapshot
+            ),
+        ),
+        ("leader powered on last", t.leader_held_back.to_string()),
         ("pauses", t.pauses.to_string()),
         ("link bursts", t.link_bursts.to_string()),
         (

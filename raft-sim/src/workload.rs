@@ -442,18 +442,28 @@ fn generate<A: App>(
     memory: &ProcessMemory,
 ) -> Op {
     let mut rng = madsim_net::rand::thread_rng();
-    let key = key_name(rng.gen_range(0..keys));
+    let index = rng.gen_range(0..keys);
+    let key = key_name(index);
     let roll = rng.gen_range(0..100u32);
     let fresh = i64::try_from(unique).unwrap_or(i64::MAX / REGISTER_STRIDE) * REGISTER_STRIDE;
+    let accumulates = accumulator_key(index, keys);
     let (f, value) = match model {
         Model::Custom => return app.custom_op(key, roll, process, serial),
+        Model::RegisterCas if accumulates && app.register_add() => match roll {
+            0..40 => ("read", Value::Null),
+            _ => ("add", json!(rng.gen_range(1..10i64))),
+        },
         Model::RegisterCas => {
             let seen = memory.values.get(&key);
             register_op(&mut rng, roll, seen, fresh, app.register_add())
         }
         Model::KvAppend if roll < 40 => ("get", Value::Null),
         Model::KvAppend => {
-            let f = if roll < 50 { "put" } else { "append" };
+            let f = if roll < 50 && !accumulates {
+                "put"
+            } else {
+                "append"
+            };
             (f, json!(format!("{process}.{serial} ")))
         }
         Model::VersionedCas if roll < 50 => ("read", Value::Null),
@@ -464,6 +474,18 @@ fn generate<A: App>(
         }
     };
     Op { f, key, value }
+}
+
+/// One key in [`ACCUMULATOR_EVERY`] (`k0`, `k4`, ...; none when there is a
+/// single key) only accumulates: adds and reads on the register, appends
+/// and gets on kv-append. Nothing ever overwrites it, so an update lost,
+/// applied twice or replayed at a restart stays visible to every later
+/// read and to the final state check, where on the other keys the next
+/// write would hide it.
+pub const ACCUMULATOR_EVERY: usize = 4;
+
+fn accumulator_key(index: usize, keys: usize) -> bool {
+    keys > 1 && index.is_multiple_of(ACCUMULATOR_EVERY)
 }
 
 /// A register op: reads (40%), writes of a fresh value (20%), cas chains

@@ -11,11 +11,11 @@ use madsim_net::{FailureInjector, LinkImpairment, NetBackend, Partition, Partiti
 use openraft::ServerState;
 use serde::Serialize;
 
-use super::fault::{Fault, PartitionKind, Target};
+use super::fault::{Fault, PartitionKind, Rejoin, Target};
 use super::generate::TimeScale;
 use super::schedule::{Schedule, Step};
 use super::{LEADER_WAIT, NodeId};
-use crate::app::App;
+use crate::app::{App, RaftHandle};
 use crate::cluster::{Cluster, ClusterError};
 use crate::store::CrashPolicy;
 
@@ -23,6 +23,8 @@ const POLL: Duration = Duration::from_millis(10);
 /// An fsync during a power loss aimed at a durability window: slower than
 /// a network round trip, so an ack can overtake the followers' syncs.
 const DURABILITY_WINDOW_FSYNC: Duration = Duration::from_millis(25);
+/// Leader waits a purge, and then a snapshot's install, may take each.
+const SNAPSHOT_WAITS: u32 = 3;
 
 /// The cluster operations the nemesis needs, so it drives any app: node
 /// lifecycle, the network's links, and who leads. [`Cluster`] of every
@@ -53,6 +55,19 @@ pub trait ClusterControl {
         policy: Option<CrashPolicy>,
     ) -> impl Future<Output = Result<usize, ClusterError>>;
     fn restart(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
+    /// How far node `id` applied, snapshotted and purged its log, if it
+    /// runs.
+    fn progress(&self, id: NodeId) -> Option<Progress>;
+    /// Asks node `id` to build a snapshot now.
+    fn trigger_snapshot(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
+    /// Asks node `id` to purge its log up to `upto` (what a snapshot holds).
+    fn purge_log(&self, id: NodeId, upto: u64) -> impl Future<Output = Result<(), ClusterError>>;
+    /// Asks leader `from` to hand the lead to `to`.
+    fn transfer_leader(
+        &self,
+        from: NodeId,
+        to: NodeId,
+    ) -> impl Future<Output = Result<(), ClusterError>>;
     fn pause(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
     fn resume(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
     fn partition(
@@ -115,6 +130,34 @@ impl<B: NetBackend, A: App> ClusterControl for Cluster<B, A> {
     async fn restart(&self, id: NodeId) -> Result<(), ClusterError> {
         Cluster::restart(self, id).await
     }
+    fn progress(&self, id: NodeId) -> Option<Progress> {
+        let index = |log_id: Option<&openraft::type_config::alias::LogIdOf<A::C>>| {
+            log_id.map_or(0, |id| id.index())
+        };
+        self.metrics(id).map(|m| Progress {
+            applied: index(m.last_applied.as_ref()),
+            snapshot: index(m.snapshot.as_ref()),
+            purged: index(m.purged.as_ref()),
+        })
+    }
+    async fn trigger_snapshot(&self, id: NodeId) -> Result<(), ClusterError> {
+        let raft = self.raft(id).await?;
+        raft.trigger_snapshot()
+            .await
+            .map_err(|e| ClusterError::Raft(format!("node {id}: {e}")))
+    }
+    async fn purge_log(&self, id: NodeId, upto: u64) -> Result<(), ClusterError> {
+        let raft = self.raft(id).await?;
+        raft.purge_log(upto)
+            .await
+            .map_err(|e| ClusterError::Raft(format!("node {id}: {e}")))
+    }
+    async fn transfer_leader(&self, from: NodeId, to: NodeId) -> Result<(), ClusterError> {
+        let raft = self.raft(from).await?;
+        raft.transfer_leader(to)
+            .await
+            .map_err(|e| ClusterError::Raft(format!("node {from}: {e}")))
+    }
     async fn pause(&self, id: NodeId) -> Result<(), ClusterError> {
         Cluster::pause(self, id).await
     }
@@ -144,6 +187,15 @@ impl<B: NetBackend, A: App> ClusterControl for Cluster<B, A> {
     }
 }
 
+/// How far a node got with its log: indexes applied, held in its last
+/// snapshot, and purged (0 for none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub applied: u64,
+    pub snapshot: u64,
+    pub purged: u64,
+}
+
 /// What a step did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -162,6 +214,14 @@ pub enum Outcome {
     Restarted {
         node: NodeId,
     },
+    /// Restarted into the situation `rejoin` names; `reached` says whether
+    /// it got there within the leader wait (took the lead, installed a
+    /// snapshot past the purged log).
+    Rejoined {
+        node: NodeId,
+        rejoin: Rejoin,
+        reached: bool,
+    },
     Paused {
         node: NodeId,
     },
@@ -173,7 +233,12 @@ pub enum Outcome {
         lost_writes: usize,
     },
     RestartedAll {
+        /// In power-on order.
         nodes: Vec<NodeId>,
+        /// The leader of the power loss's moment, held down until the
+        /// others had elected a leader.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        held_back: Option<NodeId>,
     },
     Impaired {
         links: usize,
@@ -202,6 +267,14 @@ impl fmt::Display for Outcome {
                 write!(f, "killed node {node} ({lost_writes} unsynced writes lost)")
             }
             Outcome::Restarted { node } => write!(f, "restarted node {node}"),
+            Outcome::Rejoined {
+                node,
+                rejoin,
+                reached,
+            } => {
+                let how = if *reached { "" } else { " (not reached)" };
+                write!(f, "restarted node {node} {rejoin}{how}")
+            }
             Outcome::Paused { node } => write!(f, "paused node {node}"),
             Outcome::Resumed { node } => write!(f, "resumed node {node}"),
             Outcome::CrashedAll { nodes, lost_writes } => {
@@ -210,8 +283,12 @@ impl fmt::Display for Outcome {
                     "power loss: killed nodes {nodes:?} ({lost_writes} unsynced writes lost)"
                 )
             }
-            Outcome::RestartedAll { nodes } => {
-                write!(f, "restarted nodes {nodes:?} after the power loss")
+            Outcome::RestartedAll { nodes, held_back } => {
+                write!(f, "restarted nodes {nodes:?} after the power loss")?;
+                match held_back {
+                    Some(n) => write!(f, ", node {n} once the others had a leader"),
+                    None => Ok(()),
+                }
             }
             Outcome::Impaired { links } => write!(f, "impaired {links} links"),
             Outcome::ImpairmentCleared { links } => write!(f, "cleared {links} links"),
@@ -301,6 +378,9 @@ struct Executor<'c, K: ClusterControl> {
     downed: BTreeMap<u32, NodeId>,
     /// Nodes a power loss killed, by episode.
     crashed: BTreeMap<u32, Vec<NodeId>>,
+    /// The node a power loss's restart brings back last, once the others
+    /// have a leader, by episode.
+    stragglers: BTreeMap<u32, NodeId>,
     /// Nodes this nemesis holds down now.
     down: BTreeSet<NodeId>,
     /// The burst in force: its episode and the links it impaired.
@@ -316,6 +396,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             partitions: BTreeMap::new(),
             downed: BTreeMap::new(),
             crashed: BTreeMap::new(),
+            stragglers: BTreeMap::new(),
             down: BTreeSet::new(),
             burst: None,
         }
@@ -325,7 +406,9 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         match &step.fault {
             Fault::Partition(kind) => self.partition(step.episode, kind).await,
             Fault::Heal => self.heal(step.episode).await,
-            Fault::Kill(target) => self.take_down(step.episode, *target, true).await,
+            Fault::Kill(target) | Fault::KillToRejoin(target, _) => {
+                self.take_down(step.episode, *target, true).await
+            }
             Fault::KillAfterAck(target) => {
                 self.after_ack().await;
                 self.take_down(step.episode, *target, true).await
@@ -333,7 +416,8 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             Fault::CrashAllAfterAck => {
                 // The followers' slow fsyncs hold the acked write's copies
                 // unsynced there while the leader's ack travels.
-                let normal = self.slow_disks(DURABILITY_WINDOW_FSYNC, self.current_leader());
+                let leader = self.current_leader();
+                let normal = self.slow_disks(DURABILITY_WINDOW_FSYNC, leader);
                 // The writes in flight now synced at the old speed.
                 time::sleep(2 * DURABILITY_WINDOW_FSYNC).await;
                 self.after_ack().await;
@@ -341,12 +425,30 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
                     .crash_all(step.episode, Some(CrashPolicy::LoseAllUnsynced))
                     .await;
                 self.restore_disks(normal);
+                // openraft lets a restarted leader whose vote was committed
+                // lead again at once, its synced log covering for the
+                // followers'. Holding it back makes the followers' disks
+                // alone answer for the acked write, as Raft promises they can.
+                if let Some(leader) = leader {
+                    self.stragglers.insert(step.episode, leader);
+                }
                 outcome
             }
             Fault::Pause(target) => self.take_down(step.episode, *target, false).await,
             Fault::Restart(_) => self.bring_up(step.episode, true).await,
+            Fault::Rejoin(_, rejoin) => self.rejoin(step.episode, *rejoin).await,
             Fault::Resume(_) => self.bring_up(step.episode, false).await,
-            Fault::CrashAll => self.crash_all(step.episode, None).await,
+            Fault::CrashAll => {
+                // Half the time the leader of the moment is slow to boot.
+                let leader = self.current_leader();
+                let outcome = self.crash_all(step.episode, None).await;
+                if madsim_net::rand::thread_rng().gen_bool(0.5)
+                    && let Some(leader) = leader
+                {
+                    self.stragglers.insert(step.episode, leader);
+                }
+                outcome
+            }
             Fault::RestartAll => self.restart_all(step.episode).await,
             Fault::ImpairBurst { impairment, .. } => {
                 self.start_burst(step.episode, *impairment).await
@@ -358,6 +460,102 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
     /// quiet cluster still gets its fault).
     async fn after_ack(&self) {
         let _ = time::timeout(self.leader_wait, self.cluster.write_acked()).await;
+    }
+
+    async fn rejoin(&mut self, episode: u32, rejoin: Rejoin) -> Outcome {
+        let purged = match rejoin {
+            Rejoin::TakeLead => None,
+            Rejoin::BehindSnapshot => self.snapshot_and_purge().await,
+        };
+        let node = match self.bring_up(episode, true).await {
+            Outcome::Restarted { node } => node,
+            other => return other,
+        };
+        let reached = match (rejoin, purged) {
+            (Rejoin::TakeLead, _) => self.hand_lead_to(node).await,
+            (Rejoin::BehindSnapshot, Some(purged)) => self.snapshot_reaches(node, purged).await,
+            (Rejoin::BehindSnapshot, None) => false,
+        };
+        Outcome::Rejoined {
+            node,
+            rejoin,
+            reached,
+        }
+    }
+
+    /// Has the leader snapshot what it applied and purge its log up to
+    /// there; returns the index purged, if it got that far within the
+    /// leader wait.
+    async fn snapshot_and_purge(&self) -> Option<u64> {
+        // openraft purges no entry a replication to the down node still
+        // has in flight: the purge waits for that send to fail.
+        let deadline = Instant::now() + SNAPSHOT_WAITS * self.leader_wait;
+        let leader = self.leader().await?;
+        let applied = self.cluster.progress(leader)?.applied;
+        self.cluster.trigger_snapshot(leader).await.ok()?;
+        let snapshot = self
+            .poll_until(deadline, || {
+                let at = self.cluster.progress(leader)?.snapshot;
+                (at >= applied).then_some(at)
+            })
+            .await?;
+        self.cluster.purge_log(leader, snapshot).await.ok()?;
+        self.poll_until(deadline, || {
+            let purged = self.cluster.progress(leader)?.purged;
+            (purged >= snapshot).then_some(purged)
+        })
+        .await
+    }
+
+    /// Whether `node` installs a snapshot reaching `purged` within the
+    /// leader wait.
+    async fn snapshot_reaches(&self, node: NodeId, purged: u64) -> bool {
+        // The leader must first notice the node is back (its reconnect
+        // backoff), then send the whole snapshot.
+        let deadline = Instant::now() + SNAPSHOT_WAITS * self.leader_wait;
+        self.poll_until(deadline, || {
+            (self.cluster.progress(node)?.snapshot >= purged).then_some(())
+        })
+        .await
+        .is_some()
+    }
+
+    /// Polls `ready` until it answers or `deadline` passes.
+    async fn poll_until<T>(&self, deadline: Instant, ready: impl Fn() -> Option<T>) -> Option<T> {
+        loop {
+            if let Some(answer) = ready() {
+                return Some(answer);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            time::sleep(POLL).await;
+        }
+    }
+
+    /// Once `node` applied as far as the leader, asks the leader to hand it
+    /// the lead; true if `node` leads within the leader wait.
+    async fn hand_lead_to(&self, node: NodeId) -> bool {
+        let deadline = Instant::now() + self.leader_wait;
+        let mut asked = false;
+        while Instant::now() < deadline {
+            match self.current_leader() {
+                Some(leader) if leader == node => return true,
+                Some(leader) if !asked && self.caught_up(node, leader) => {
+                    asked = self.cluster.transfer_leader(leader, node).await.is_ok();
+                }
+                _ => {}
+            }
+            time::sleep(POLL).await;
+        }
+        false
+    }
+
+    fn caught_up(&self, node: NodeId, leader: NodeId) -> bool {
+        match (self.cluster.progress(node), self.cluster.progress(leader)) {
+            (Some(at), Some(target)) => at.applied >= target.applied,
+            _ => false,
+        }
     }
 
     /// Makes every disk's fsync but `spared`'s take `latency`; returns the
@@ -533,13 +731,26 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         // Power comes back in any order: the node up first tends to win
         // the next election, and it must not always be the same one.
         super::shuffle(&mut madsim_net::rand::thread_rng(), &mut nodes);
+        let straggler = self.stragglers.remove(&episode);
+        if let Some(last) = straggler {
+            nodes.retain(|&n| n != last);
+            nodes.push(last);
+        }
         for &node in &nodes {
+            if Some(node) == straggler {
+                // Up only after the others elected a leader without it (or
+                // the leader wait ran out).
+                let _ = self.leader().await;
+            }
             self.down.remove(&node);
             if let Err(e) = self.cluster.restart(node).await {
                 return failed(e);
             }
         }
-        Outcome::RestartedAll { nodes }
+        Outcome::RestartedAll {
+            nodes,
+            held_back: straggler,
+        }
     }
 
     async fn bring_up(&mut self, episode: u32, restart: bool) -> Outcome {

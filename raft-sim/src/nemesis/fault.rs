@@ -138,6 +138,28 @@ pub(super) fn ring_grudges(ring: &[NodeId]) -> Partition {
     Partition::Grudges(grudges)
 }
 
+/// What a node killed by [`Fault::KillToRejoin`] comes back to: the moments
+/// where what it recovered from its disk is put to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rejoin {
+    /// Once its log caught up it is handed the lead, so its recovered state
+    /// machine serves the clients.
+    TakeLead,
+    /// While it is down the leader snapshots and purges its log, so the
+    /// node can only catch up by installing a snapshot.
+    BehindSnapshot,
+}
+
+impl fmt::Display for Rejoin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Rejoin::TakeLead => "and take the lead",
+            Rejoin::BehindSnapshot => "behind a purged log (catch up by snapshot)",
+        })
+    }
+}
+
 /// One fault, or the undoing of one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -151,8 +173,14 @@ pub enum Fault {
     /// (or after the leader wait, if none comes): the moment a write
     /// acknowledged before it was durable is lost.
     KillAfterAck(Target),
+    /// Kills a node that comes back into a situation aimed at its
+    /// recovery (see [`Rejoin`]).
+    KillToRejoin(Target, Rejoin),
     /// Restarts the node the same episode killed.
     Restart(Target),
+    /// Restarts the node the same episode's `KillToRejoin` killed, into
+    /// the situation it names.
+    Rejoin(Target, Rejoin),
     Pause(Target),
     /// Resumes the node the same episode paused.
     Resume(Target),
@@ -160,7 +188,8 @@ pub enum Fault {
     /// unsynced writes).
     CrashAll,
     /// A power loss right after the next acknowledged write (see
-    /// [`Fault::KillAfterAck`]).
+    /// [`Fault::KillAfterAck`]); at the restart the leader of the moment
+    /// powers on last, once the others have elected a leader.
     CrashAllAfterAck,
     /// Restarts every node the same episode's `CrashAll` killed.
     RestartAll,
@@ -179,6 +208,7 @@ impl Fault {
         match self {
             Fault::Partition(_) => Some(Fault::Heal),
             Fault::Kill(target) | Fault::KillAfterAck(target) => Some(Fault::Restart(*target)),
+            Fault::KillToRejoin(target, rejoin) => Some(Fault::Rejoin(*target, *rejoin)),
             Fault::Pause(target) => Some(Fault::Resume(*target)),
             Fault::CrashAll | Fault::CrashAllAfterAck => Some(Fault::RestartAll),
             _ => None,
@@ -189,7 +219,11 @@ impl Fault {
     pub fn is_undo(&self) -> bool {
         matches!(
             self,
-            Fault::Heal | Fault::Restart(_) | Fault::Resume(_) | Fault::RestartAll
+            Fault::Heal
+                | Fault::Restart(_)
+                | Fault::Rejoin(..)
+                | Fault::Resume(_)
+                | Fault::RestartAll
         )
     }
 
@@ -210,7 +244,9 @@ impl Fault {
             Fault::Partition(PartitionKind::OneWay { from, to }) => vec![*from, *to],
             Fault::Kill(Target::Node(n))
             | Fault::KillAfterAck(Target::Node(n))
+            | Fault::KillToRejoin(Target::Node(n), _)
             | Fault::Restart(Target::Node(n))
+            | Fault::Rejoin(Target::Node(n), _)
             | Fault::Pause(Target::Node(n))
             | Fault::Resume(Target::Node(n)) => vec![*n],
             _ => Vec::new(),
@@ -225,13 +261,16 @@ impl fmt::Display for Fault {
             Fault::Heal => f.write_str("heal"),
             Fault::Kill(t) => write!(f, "kill {t}"),
             Fault::KillAfterAck(t) => write!(f, "kill {t} right after a write is acked"),
+            Fault::KillToRejoin(t, rejoin) => write!(f, "kill {t}, to rejoin {rejoin}"),
             Fault::Restart(t) => write!(f, "restart ({t} killed earlier)"),
+            Fault::Rejoin(t, rejoin) => write!(f, "restart ({t} killed earlier) {rejoin}"),
             Fault::Pause(t) => write!(f, "pause {t}"),
             Fault::Resume(t) => write!(f, "resume ({t} paused earlier)"),
             Fault::CrashAll => f.write_str("crash every node (power loss)"),
-            Fault::CrashAllAfterAck => {
-                f.write_str("crash every node (power loss) right after a write is acked")
-            }
+            Fault::CrashAllAfterAck => f.write_str(
+                "crash every node (power loss) right after a write is acked; \
+                     the leader powers on last",
+            ),
             Fault::RestartAll => f.write_str("restart every node the power loss killed"),
             Fault::ImpairBurst {
                 impairment,

@@ -9,7 +9,7 @@ use madsim_net::LinkImpairment;
 use madsim_net::rand::Rng;
 use serde::Serialize;
 
-use super::fault::{Fault, PartitionKind, Target, ring_radius};
+use super::fault::{Fault, PartitionKind, Rejoin, Target, ring_radius};
 use super::schedule::{Schedule, Step};
 use super::{MAX_BURST_MS, MAX_NODES, MAX_SCHEDULE_MS, MAX_STEPS, NodeId};
 
@@ -79,6 +79,8 @@ enum Kind {
     Kill(Target),
     /// A kill aimed at a durability window: right after a write is acked.
     KillAfterAck(Target),
+    /// A kill whose node rejoins into a situation aimed at its recovery.
+    KillToRejoin(Target, Rejoin),
     Pause(Target),
     CrashAll,
     /// A power loss right after a write is acked.
@@ -99,6 +101,8 @@ impl Kind {
             Kind::Kill(Target::RandomFollower) => "kill-follower",
             Kind::Kill(Target::Node(_)) => "kill-node",
             Kind::KillAfterAck(_) => "kill-leader-after-ack",
+            Kind::KillToRejoin(_, Rejoin::TakeLead) => "kill-follower-then-lead",
+            Kind::KillToRejoin(_, Rejoin::BehindSnapshot) => "kill-follower-behind-snapshot",
             Kind::Pause(Target::Leader) => "pause-leader",
             Kind::Pause(_) => "pause-follower",
             Kind::CrashAll => "power-loss",
@@ -145,9 +149,17 @@ const STANDARD_KINDS: &[(Kind, u32)] = &[
     (Kind::Kill(Target::RandomFollower), 1),
     (Kind::Kill(Target::Node(0)), 1),
     (Kind::KillAfterAck(Target::Leader), 1),
+    (
+        Kind::KillToRejoin(Target::RandomFollower, Rejoin::TakeLead),
+        1,
+    ),
+    (
+        Kind::KillToRejoin(Target::RandomFollower, Rejoin::BehindSnapshot),
+        1,
+    ),
     (Kind::Pause(Target::RandomFollower), 1),
     (Kind::CrashAll, 1),
-    (Kind::CrashAllAfterAck, 1),
+    (Kind::CrashAllAfterAck, 2),
     (Kind::Burst, 2),
 ];
 
@@ -161,6 +173,14 @@ const HOSTILE_KINDS: &[(Kind, u32)] = &[
     (Kind::Kill(Target::RandomFollower), 1),
     (Kind::Kill(Target::Node(0)), 1),
     (Kind::KillAfterAck(Target::Leader), 1),
+    (
+        Kind::KillToRejoin(Target::RandomFollower, Rejoin::TakeLead),
+        1,
+    ),
+    (
+        Kind::KillToRejoin(Target::RandomFollower, Rejoin::BehindSnapshot),
+        1,
+    ),
     (Kind::Pause(Target::Leader), 2),
     (Kind::Pause(Target::RandomFollower), 1),
     (Kind::CrashAll, 2),
@@ -491,7 +511,9 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
                 Kind::MajoritiesRing => n >= 4 && 2 * ring_radius(n) + 1 < n,
                 Kind::OneWay => n >= 2,
                 // Taking one node down must leave a majority running.
-                Kind::Kill(_) | Kind::KillAfterAck(_) | Kind::Pause(_) => n >= 3,
+                Kind::Kill(_) | Kind::KillAfterAck(_) | Kind::KillToRejoin(..) | Kind::Pause(_) => {
+                    n >= 3
+                }
                 Kind::CrashAll | Kind::CrashAllAfterAck => n >= 1,
                 Kind::Burst => n >= 1 && !burst_active,
             })
@@ -547,6 +569,7 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
             Kind::IsolateLeader => Fault::Partition(PartitionKind::IsolateLeader),
             Kind::Kill(target) => Fault::Kill(self.target(target)),
             Kind::KillAfterAck(target) => Fault::KillAfterAck(self.target(target)),
+            Kind::KillToRejoin(target, rejoin) => Fault::KillToRejoin(self.target(target), rejoin),
             Kind::CrashAllAfterAck => Fault::CrashAllAfterAck,
             Kind::Pause(target) => Fault::Pause(self.target(target)),
             Kind::CrashAll => Fault::CrashAll,

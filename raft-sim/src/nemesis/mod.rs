@@ -33,8 +33,8 @@ pub mod fault;
 pub mod generate;
 pub mod schedule;
 
-pub use execute::{AppliedFault, ClusterControl, Outcome, Recovery, run, stop};
-pub use fault::{Fault, PartitionKind, Target};
+pub use execute::{AppliedFault, ClusterControl, Outcome, Progress, Recovery, run, stop};
+pub use fault::{Fault, PartitionKind, Rejoin, Target};
 pub use generate::{Mix, NemesisPreset, SwarmDraw, TimeScale, UnknownPreset};
 pub use schedule::{Schedule, ScheduleError, Step};
 

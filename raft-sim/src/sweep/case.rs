@@ -339,20 +339,19 @@ fn horizon<A: App>(config: &RunConfig<A>, scale: TimeScale) -> Duration {
     scale.duration(Duration::from_millis((per_client * per_op_ms).max(10_000)))
 }
 
-/// The workload as a slower app's seed runs it: its ops spread over the
-/// whole stretched [`horizon`] (a longer think time) and each op waits as
-/// much longer as elections take, so the faults, held long enough to cause
-/// elections, meet ops instead of an idle cluster. At the presets' own
-/// timing (scale 1 and faster) the workload is run as configured.
+/// The workload as a seed runs it: its ops spread over the whole
+/// [`horizon`] (a longer think time), so every fault of the schedule meets
+/// ops instead of an idle cluster; a healthy cluster would otherwise finish
+/// the ops in a third of it. A slower app's ops also wait as much longer as
+/// its elections take.
 fn paced_workload<A: App>(config: &RunConfig<A>, scale: TimeScale) -> WorkloadConfig {
     let mut workload = config.workload.clone();
-    if scale.permille() <= TimeScale::UNIT.permille() {
-        return workload;
-    }
     let horizon_ms = u64::try_from(horizon(config, scale).as_millis()).unwrap_or(u64::MAX);
     let per_client = workload.ops.div_ceil(workload.clients.max(1)).max(1) as u64;
     workload.think_ms = scale.ms(workload.think_ms).max(horizon_ms / per_client);
-    workload.op_timeout_ms = scale.ms(workload.op_timeout_ms);
+    if scale.permille() > TimeScale::UNIT.permille() {
+        workload.op_timeout_ms = scale.ms(workload.op_timeout_ms);
+    }
     workload
 }
 

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use crate::invariants::LeaderWatch;
-use crate::nemesis::{AppliedFault, Outcome};
+use crate::nemesis::{AppliedFault, Outcome, Rejoin};
 use crate::store::DiskStats;
 
 /// The effects of one seed's faults.
@@ -31,6 +31,21 @@ pub struct Coverage {
     pub writes_lost: u64,
     pub pauses: u64,
     pub link_bursts: u64,
+    /// Restarted nodes handed the lead, and of those the ones that took it
+    /// (what they recovered from disk then served the clients).
+    #[serde(default)]
+    pub handed_lead: u64,
+    #[serde(default)]
+    pub took_lead: u64,
+    /// Restarted nodes whose leader purged its log meanwhile, and of those
+    /// the ones seen catching up by snapshot.
+    #[serde(default)]
+    pub rejoined_behind_purge: u64,
+    #[serde(default)]
+    pub caught_up_by_snapshot: u64,
+    /// Power losses after which the old leader powered on last.
+    #[serde(default)]
+    pub leader_held_back: u64,
     /// Snapshots installed from a leader (a follower fell behind the log).
     pub snapshots_installed: u64,
     pub snapshots_built: u64,
@@ -69,6 +84,25 @@ impl Coverage {
                 self.kill(nodes.len() as u64, *lost_writes)
             }
             Outcome::Paused { .. } => self.pauses += 1,
+            Outcome::Rejoined {
+                rejoin: Rejoin::TakeLead,
+                reached,
+                ..
+            } => {
+                self.handed_lead += 1;
+                self.took_lead += u64::from(*reached);
+            }
+            Outcome::Rejoined {
+                rejoin: Rejoin::BehindSnapshot,
+                reached,
+                ..
+            } => {
+                self.rejoined_behind_purge += 1;
+                self.caught_up_by_snapshot += u64::from(*reached);
+            }
+            Outcome::RestartedAll { held_back, .. } => {
+                self.leader_held_back += u64::from(held_back.is_some())
+            }
             Outcome::Impaired { .. } => self.link_bursts += 1,
             _ => {}
         }
@@ -120,6 +154,11 @@ impl CoverageTotals {
             t.writes_lost += c.writes_lost;
             t.pauses += c.pauses;
             t.link_bursts += c.link_bursts;
+            t.handed_lead += c.handed_lead;
+            t.took_lead += c.took_lead;
+            t.leader_held_back += c.leader_held_back;
+            t.rejoined_behind_purge += c.rejoined_behind_purge;
+            t.caught_up_by_snapshot += c.caught_up_by_snapshot;
             t.snapshots_installed += c.snapshots_installed;
             t.snapshots_built += c.snapshots_built;
             t.log_entries_compared += c.log_entries_compared;
@@ -155,6 +194,13 @@ impl CoverageTotals {
             never.push(format!(
                 "{} kills, none lost an unsynced write: does the app's storage use the simulated disk?",
                 t.kills
+            ));
+        }
+        if t.handed_lead > 0 && t.took_lead == 0 {
+            never.push(format!(
+                "{} restarted nodes were handed the lead, none took it: does the app's network \
+                 carry openraft's transfer_leader?",
+                t.handed_lead
             ));
         }
         if t.snapshots_installed == 0 {
