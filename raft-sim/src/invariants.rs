@@ -215,6 +215,8 @@ pub struct LeaderWatch {
     /// term -> node -> first time seen leading (ns, the event log's clock).
     leaders: BTreeMap<u64, BTreeMap<NodeId, u64>>,
     samples: u64,
+    /// Samples with a running leader in a term below another's.
+    deposed_samples: u64,
     terms_dropped: u64,
     one_per_term: bool,
 }
@@ -229,6 +231,7 @@ impl LeaderWatch {
         LeaderWatch {
             leaders: BTreeMap::new(),
             samples: 0,
+            deposed_samples: 0,
             terms_dropped: 0,
             one_per_term,
         }
@@ -241,14 +244,18 @@ impl LeaderWatch {
     /// Reads every running node's metrics once.
     pub fn sample<B: NetBackend, A: App>(&mut self, cluster: &Cluster<B, A>) {
         let now_ns = cluster.backend.injector().now_ns();
+        let (mut lowest, mut highest) = (u64::MAX, 0);
         for id in cluster.node_ids() {
             if let Some(m) = cluster.metrics(id)
                 && m.state == ServerState::Leader
             {
                 self.record(m.current_term, id, now_ns);
+                lowest = lowest.min(m.current_term);
+                highest = highest.max(m.current_term);
             }
         }
         self.samples += 1;
+        self.deposed_samples += u64::from(lowest < highest);
     }
 
     /// Notes that `node` was leader in `term` at `time_ns`.
@@ -294,6 +301,13 @@ impl LeaderWatch {
 
     pub fn samples(&self) -> u64 {
         self.samples
+    }
+
+    /// Samples in which a deposed leader, in a term below another running
+    /// leader's, still believed it led (the moment a stale read can be
+    /// served).
+    pub fn deposed_leader_samples(&self) -> u64 {
+        self.deposed_samples
     }
 
     /// Terms seen after [`MAX_TERMS_TRACKED`] were reached (not checked).

@@ -117,7 +117,7 @@ pub fn print_summary(title: &str, summary: &Summary) {
 pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
     let t = &coverage.total;
     println!("coverage (all seeds)");
-    let rows: [(&str, String); 12] = [
+    let rows: [(&str, String); 14] = [
         ("elections (terms)", t.elections.to_string()),
         (
             "leader changes",
@@ -131,6 +131,11 @@ pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
             format!("{} (+{} skipped)", t.faults_applied, t.faults_skipped),
         ),
         ("partitions", t.partitions.to_string()),
+        ("reads in a partition", t.reads_during_partition.to_string()),
+        (
+            "deposed leader seen",
+            format!("{} samples", t.deposed_leader_samples),
+        ),
         (
             "nodes killed",
             format!(

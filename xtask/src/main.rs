@@ -100,6 +100,11 @@ struct RealArgs {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
+    /// Run only this bench (repeatable): net, raft-sim, raft-loopback,
+    /// check, kernel or sweep; default: all, in that order.
+    #[arg(long = "only", value_enum, value_name = "BENCH")]
+    only: Vec<sim::BenchName>,
+
     /// Arguments forwarded to the bench binary (after cargo bench's `--`).
     #[arg(
         trailing_var_arg = true,
@@ -127,7 +132,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Test(args) => passes::run(&args.passes, &args.cargo_args),
         Command::Sim(args) => sim::sim(&args.args),
-        Command::Bench(args) => sim::bench(&args.args),
+        Command::Bench(args) => sim::bench(&args.only, &args.args),
         Command::Real(args) => kernel::real(&args.args),
         Command::CleanNet => kernel::clean_net(),
     }
@@ -193,6 +198,20 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bench_only_picks_benches_and_refuses_unknown_ones() {
+        let cli = Cli::try_parse_from(["xtask", "bench", "--only", "sweep", "--only", "raft-sim"])
+            .unwrap();
+        match cli.command {
+            Command::Bench(a) => {
+                assert_eq!(a.only, [sim::BenchName::Sweep, sim::BenchName::RaftSim]);
+                assert!(a.args.is_empty());
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["xtask", "bench", "--only", "nope"]).is_err());
     }
 
     #[test]

@@ -42,30 +42,46 @@ pub fn sim(args: &[String]) -> Result<ExitCode> {
 /// One benchmark binary: its package, its name, and whether it runs in
 /// the simulator (`--cfg madsim`, target/madsim) or on real sockets.
 struct Bench {
+    key: BenchName,
     package: &'static str,
     name: &'static str,
     simulated: bool,
+}
+
+/// The benches `cargo xtask bench --only` picks from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchName {
+    Net,
+    RaftSim,
+    RaftLoopback,
+    Check,
+    Kernel,
+    Sweep,
 }
 
 /// Every benchmark `cargo xtask bench` runs, in order; each writes its JSON
 /// into `TWINNET_BENCH_DIR` with baselines measured in the same run.
 const BENCHES: [Bench; 5] = [
     Bench {
+        key: BenchName::Net,
         package: "madsim-net",
         name: "net",
         simulated: true,
     },
     Bench {
+        key: BenchName::RaftSim,
         package: "example-kv",
         name: "raft",
         simulated: true,
     },
     Bench {
+        key: BenchName::RaftLoopback,
         package: "example-kv",
         name: "raft",
         simulated: false,
     },
     Bench {
+        key: BenchName::Check,
         package: "twinnet-check",
         name: "check",
         simulated: false,
@@ -73,20 +89,23 @@ const BENCHES: [Bench; 5] = [
     // Real namespaces: needs root (without it, it says so and writes a
     // `skipped` JSON).
     Bench {
+        key: BenchName::Kernel,
         package: "kernel-backend",
         name: "kernel",
         simulated: false,
     },
 ];
 
-/// Runs every bench of [`BENCHES`] with `TWINNET_BENCH_DIR=<root>/target/bench`
-/// (trailing ARGS go to each bench binary), then the default sweep against a
-/// baseline revision ([`crate::sweep_bench`]), then lists the JSON files.
-pub fn bench(args: &[String]) -> Result<ExitCode> {
+/// Runs every bench of [`BENCHES`] (or those `only` names) with
+/// `TWINNET_BENCH_DIR=<root>/target/bench` (trailing ARGS go to each bench
+/// binary), then the default sweep against a baseline revision
+/// ([`crate::sweep_bench`]), then lists the JSON files.
+pub fn bench(only: &[BenchName], args: &[String]) -> Result<ExitCode> {
     let bench_dir = cmd::workspace_root().join(BENCH_DIR);
     std::fs::create_dir_all(&bench_dir)
         .with_context(|| format!("bench: creating {}", bench_dir.display()))?;
-    for bench in &BENCHES {
+    let chosen = |key: BenchName| only.is_empty() || only.contains(&key);
+    for bench in BENCHES.iter().filter(|b| chosen(b.key)) {
         let mut cargo = CargoCmd::new("bench", ["bench"])
             .args(["-p", bench.package, "--bench", bench.name])
             .env("TWINNET_BENCH_DIR", bench_dir.to_string_lossy());
@@ -106,7 +125,9 @@ pub fn bench(args: &[String]) -> Result<ExitCode> {
             );
         }
     }
-    crate::sweep_bench::run(&bench_dir)?;
+    if chosen(BenchName::Sweep) {
+        crate::sweep_bench::run(&bench_dir)?;
+    }
     list_json(&bench_dir)?;
     Ok(ExitCode::SUCCESS)
 }

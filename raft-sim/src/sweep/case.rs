@@ -181,7 +181,7 @@ pub async fn run_case_traced<B: NetBackend, A: App>(
         .into_iter()
         .filter_map(|id| cluster.disk(id).ok().map(|d| d.stats()))
         .collect();
-    let mut coverage = Coverage::measure(&driven.watch, &driven.applied, &disks);
+    let mut coverage = Coverage::measure(&driven.watch, &driven.applied, &disks, &driven.history);
     coverage.log_entries_compared = agreement.map_or(0, |a| a.logs.entries_matched);
     let fault_count = driven.applied.len() as u64;
     let events = if keep_events {

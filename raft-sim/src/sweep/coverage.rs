@@ -6,11 +6,14 @@
 //! Each seed counts the effects; the sweep adds them up and names every
 //! kind of effect no seed produced.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::invariants::LeaderWatch;
 use crate::nemesis::{AppliedFault, Outcome, Rejoin};
 use crate::store::DiskStats;
+use crate::workload::{EventType, HistoryEvent};
 
 /// The effects of one seed's faults.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -43,6 +46,13 @@ pub struct Coverage {
     pub rejoined_behind_purge: u64,
     #[serde(default)]
     pub caught_up_by_snapshot: u64,
+    /// Reads answered while a partition was in force.
+    #[serde(default)]
+    pub reads_during_partition: u64,
+    /// Leader-watch samples in which a deposed leader (a term below another
+    /// running leader's) still believed it led.
+    #[serde(default)]
+    pub deposed_leader_samples: u64,
     /// Power losses after which the old leader powered on last.
     #[serde(default)]
     pub leader_held_back: u64,
@@ -56,10 +66,17 @@ pub struct Coverage {
 
 impl Coverage {
     /// The coverage of one seed.
-    pub fn measure(watch: &LeaderWatch, faults: &[AppliedFault], disks: &[DiskStats]) -> Self {
+    pub fn measure(
+        watch: &LeaderWatch,
+        faults: &[AppliedFault],
+        disks: &[DiskStats],
+        history: &[HistoryEvent],
+    ) -> Self {
         let mut coverage = Coverage {
             elections: watch.leaders_by_term().len() as u64,
             leader_changes: leader_changes(watch),
+            reads_during_partition: reads_during_partition(faults, history),
+            deposed_leader_samples: watch.deposed_leader_samples(),
             ..Coverage::default()
         };
         for fault in faults {
@@ -116,6 +133,37 @@ impl Coverage {
     }
 }
 
+/// Reads answered (ok) while a partition was in force: the moments a stale
+/// read can happen.
+fn reads_during_partition(faults: &[AppliedFault], history: &[HistoryEvent]) -> u64 {
+    let mut started: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut windows_ms: Vec<(u64, u64)> = Vec::new();
+    for fault in faults {
+        match fault.outcome {
+            Outcome::Partitioned { id, .. } => {
+                started.insert(id, fault.at_ms);
+            }
+            Outcome::Healed { id } => {
+                if let Some(from) = started.remove(&id) {
+                    windows_ms.push((from, fault.at_ms));
+                }
+            }
+            _ => {}
+        }
+    }
+    windows_ms.extend(started.into_values().map(|from| (from, u64::MAX)));
+    history
+        .iter()
+        .filter(|e| e.kind == EventType::Ok && matches!(e.f.as_str(), "read" | "get"))
+        .filter(|e| {
+            let at_ms = e.time_ns / 1_000_000;
+            windows_ms
+                .iter()
+                .any(|&(from, to)| (from..to).contains(&at_ms))
+        })
+        .count() as u64
+}
+
 /// Leader changes over the run: leaders sorted by when first seen, each
 /// one that differs from the previous counts.
 fn leader_changes(watch: &LeaderWatch) -> u64 {
@@ -157,6 +205,8 @@ impl CoverageTotals {
             t.handed_lead += c.handed_lead;
             t.took_lead += c.took_lead;
             t.leader_held_back += c.leader_held_back;
+            t.reads_during_partition += c.reads_during_partition;
+            t.deposed_leader_samples += c.deposed_leader_samples;
             t.rejoined_behind_purge += c.rejoined_behind_purge;
             t.caught_up_by_snapshot += c.caught_up_by_snapshot;
             t.snapshots_installed += c.snapshots_installed;
@@ -201,6 +251,12 @@ impl CoverageTotals {
                 "{} restarted nodes were handed the lead, none took it: does the app's network \
                  carry openraft's transfer_leader?",
                 t.handed_lead
+            ));
+        }
+        if t.partitions > 0 && t.reads_during_partition == 0 {
+            never.push(format!(
+                "{} partitions, no read was answered during one",
+                t.partitions
             ));
         }
         if t.snapshots_installed == 0 {

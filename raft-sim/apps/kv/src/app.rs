@@ -58,6 +58,7 @@ impl App for KvApp {
                 .map(|&(id, ip)| (id, SocketAddr::new(ip, APP_PORT)))
                 .collect(),
         )
+        .with_bugs(self.bugs)
     }
 
     fn models(&self) -> Vec<Model> {

@@ -23,13 +23,22 @@ pub enum Bug {
     /// The state machine keeps its data across a restart but forgets how far
     /// it applied, so entries are applied again.
     LostApplied,
+    /// The client retries a write whose outcome it does not know (a timeout,
+    /// a connection lost after sending), so a write that did commit is
+    /// applied twice.
+    RetryAmbiguous,
+    /// Installing a snapshot sent by the leader takes its applied index and
+    /// membership but keeps the node's old data.
+    SnapshotKeepsState,
 }
 
-pub const ALL: [Bug; 4] = [
+pub const ALL: [Bug; 6] = [
     Bug::StaleRead,
     Bug::ForgetVote,
     Bug::EarlyAck,
     Bug::LostApplied,
+    Bug::RetryAmbiguous,
+    Bug::SnapshotKeepsState,
 ];
 
 impl Bug {
@@ -39,6 +48,8 @@ impl Bug {
             Bug::ForgetVote => "forget-vote",
             Bug::EarlyAck => "early-ack",
             Bug::LostApplied => "lost-applied",
+            Bug::RetryAmbiguous => "retry-ambiguous",
+            Bug::SnapshotKeepsState => "snapshot-keeps-state",
         }
     }
 }
@@ -66,6 +77,10 @@ pub struct Bugs {
     pub forget_vote: bool,
     pub early_ack: bool,
     pub lost_applied: bool,
+    #[serde(default)]
+    pub retry_ambiguous: bool,
+    #[serde(default)]
+    pub snapshot_keeps_state: bool,
 }
 
 impl Bugs {
@@ -79,6 +94,8 @@ impl Bugs {
             Bug::ForgetVote => self.forget_vote = true,
             Bug::EarlyAck => self.early_ack = true,
             Bug::LostApplied => self.lost_applied = true,
+            Bug::RetryAmbiguous => self.retry_ambiguous = true,
+            Bug::SnapshotKeepsState => self.snapshot_keeps_state = true,
         }
         self
     }

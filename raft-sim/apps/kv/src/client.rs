@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use raft_sim::service::{ClientError, LeaderClient};
 
+use crate::bugs::Bugs;
 use crate::server::{KvAnswer, KvRequest};
 use crate::types::{KvCommand, KvResponse};
 
@@ -14,6 +15,8 @@ use crate::types::{KvCommand, KvResponse};
 #[derive(Debug, Clone)]
 pub struct KvClient {
     inner: LeaderClient<KvRequest, KvAnswer>,
+    /// The planted `retry-ambiguous` bug.
+    retry_ambiguous: bool,
 }
 
 impl KvClient {
@@ -21,11 +24,25 @@ impl KvClient {
     pub fn new(nodes: Vec<(u64, SocketAddr)>) -> Self {
         KvClient {
             inner: LeaderClient::new(nodes),
+            retry_ambiguous: false,
         }
     }
 
+    /// This client with the planted bugs that live in a client.
+    pub fn with_bugs(mut self, bugs: Bugs) -> Self {
+        self.retry_ambiguous = bugs.retry_ambiguous;
+        self
+    }
+
     pub async fn write(&mut self, command: KvCommand) -> Result<KvResponse, ClientError> {
-        match self.inner.call(&KvRequest::Write(command), true).await? {
+        let request = KvRequest::Write(command);
+        let mut answer = self.inner.call(&request, true).await;
+        if self.retry_ambiguous && matches!(answer, Err(ClientError::Indeterminate { .. })) {
+            // Planted bug: the first send may have committed; this one
+            // applies it again.
+            answer = self.inner.call(&request, true).await;
+        }
+        match answer? {
             KvAnswer::Written(response) => Ok(response),
             other => Err(unexpected(other)),
         }

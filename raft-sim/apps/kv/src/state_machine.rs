@@ -370,7 +370,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         };
         self.mount.save_snapshot(stored, SnapshotWrite::Install)?;
         self.mount.sync().await?;
-        *self.state.write() = restored;
+        let mut state = self.state.write();
+        if self.bugs.snapshot_keeps_state {
+            // Planted bug: the snapshot's position is taken, its data is not.
+            state.last_applied = restored.last_applied;
+            state.last_membership = restored.last_membership;
+        } else {
+            *state = restored;
+        }
         Ok(())
     }
 

@@ -102,14 +102,24 @@ fn forget_vote_is_caught() {
 
 #[test]
 fn early_ack_is_caught() {
-    // Rare under every model: openraft syncs at every save_committed, which
-    // closes most windows in which an early-acked entry could be lost.
-    caught_and_replayed(Bug::EarlyAck, Model::KvAppend);
+    // Power losses right after an ack, with the old leader powered on last.
+    caught_and_replayed(Bug::EarlyAck, Model::RegisterCas);
 }
 
 #[test]
 fn lost_applied_is_caught() {
-    // Re-applying a put or a cas is mostly idempotent on registers; appends
-    // applied twice are not, so this bug shows under the kv model.
-    caught_and_replayed(Bug::LostApplied, Model::KvAppend);
+    // Entries applied again after a restart: the accumulator key's adds
+    // show it.
+    caught_and_replayed(Bug::LostApplied, Model::RegisterCas);
+}
+
+#[test]
+fn retry_ambiguous_is_caught() {
+    caught_and_replayed(Bug::RetryAmbiguous, Model::RegisterCas);
+}
+
+#[test]
+fn snapshot_keeps_state_is_caught() {
+    // Needs a node that rejoins behind the leader's purged log.
+    caught_and_replayed(Bug::SnapshotKeepsState, Model::RegisterCas);
 }
