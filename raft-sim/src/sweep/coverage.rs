@@ -248,9 +248,18 @@ impl CoverageTotals {
         }
         if t.handed_lead > 0 && t.took_lead == 0 {
             never.push(format!(
-                "{} restarted nodes were handed the lead, none took it: does the app's network \
-                 carry openraft's transfer_leader?",
+                "{} restarted nodes were handed the lead, none took it: can the harness reach \
+                 the app's transfer_leader (an HTTP app has no route for it), and does its \
+                 network carry openraft's TransferLeader?",
                 t.handed_lead
+            ));
+        }
+        if t.rejoined_behind_purge > 0 && t.caught_up_by_snapshot == 0 {
+            never.push(format!(
+                "{} nodes rejoined behind a purged log, none caught up by snapshot: can the \
+                 harness trigger the app's snapshots and purges (an HTTP app has no route \
+                 for them)?",
+                t.rejoined_behind_purge
             ));
         }
         if t.partitions > 0 && t.reads_during_partition == 0 {
@@ -265,5 +274,113 @@ impl CoverageTotals {
             );
         }
         never
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nemesis::{Fault, PartitionKind, Target};
+
+    fn applied(at_ms: u64, fault: Fault, outcome: Outcome) -> AppliedFault {
+        AppliedFault {
+            step: 0,
+            episode: 0,
+            fault,
+            end_of_burst: false,
+            planned_ms: at_ms,
+            at_ms,
+            time_ns: at_ms * 1_000_000,
+            outcome,
+        }
+    }
+
+    fn read_ok(at_ms: u64) -> HistoryEvent {
+        HistoryEvent {
+            process: 0,
+            kind: EventType::Ok,
+            f: "read".into(),
+            key: "k1".into(),
+            value: serde_json::Value::Null,
+            time_ns: at_ms * 1_000_000,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn only_reads_answered_inside_a_partition_count() {
+        let partition = madsim_net::Partition::OneWay { from: 0, to: 1 };
+        let faults = [
+            applied(
+                100,
+                Fault::Partition(PartitionKind::OneWay { from: 0, to: 1 }),
+                Outcome::Partitioned { partition, id: 7 },
+            ),
+            applied(200, Fault::Heal, Outcome::Healed { id: 7 }),
+        ];
+        let mut write = read_ok(150);
+        write.f = "write".into();
+        let history = [read_ok(50), read_ok(150), write, read_ok(199), read_ok(250)];
+        assert_eq!(reads_during_partition(&faults, &history), 2);
+        // A partition never healed lasts to the end of the run.
+        assert_eq!(reads_during_partition(&faults[..1], &history), 3);
+    }
+
+    #[test]
+    fn rejoins_that_never_reach_their_moment_are_named() {
+        let rejoin = |rejoin, reached| {
+            applied(
+                0,
+                Fault::Rejoin(Target::RandomFollower, rejoin),
+                Outcome::Rejoined {
+                    node: 1,
+                    rejoin,
+                    reached,
+                },
+            )
+        };
+        let faults = [
+            rejoin(Rejoin::TakeLead, false),
+            rejoin(Rejoin::BehindSnapshot, false),
+        ];
+        let seed = Coverage::measure(
+            &LeaderWatch::with_one_leader_per_term(true),
+            &faults,
+            &[],
+            &[],
+        );
+        assert_eq!((seed.handed_lead, seed.took_lead), (1, 0));
+        assert_eq!(
+            (seed.rejoined_behind_purge, seed.caught_up_by_snapshot),
+            (1, 0)
+        );
+        let never = CoverageTotals::add_up([&seed], true).never;
+        assert!(
+            never
+                .iter()
+                .any(|n| n.contains("handed the lead, none took it"))
+        );
+        assert!(
+            never
+                .iter()
+                .any(|n| n.contains("none caught up by snapshot"))
+        );
+
+        let reached = [
+            rejoin(Rejoin::TakeLead, true),
+            rejoin(Rejoin::BehindSnapshot, true),
+        ];
+        let seed = Coverage::measure(
+            &LeaderWatch::with_one_leader_per_term(true),
+            &reached,
+            &[],
+            &[],
+        );
+        let never = CoverageTotals::add_up([&seed], true).never;
+        assert!(
+            !never
+                .iter()
+                .any(|n| n.contains("took it") || n.contains("by snapshot"))
+        );
     }
 }
