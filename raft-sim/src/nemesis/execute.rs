@@ -138,6 +138,7 @@ impl<B: NetBackend, A: App> ClusterControl for Cluster<B, A> {
             applied: index(m.last_applied.as_ref()),
             snapshot: index(m.snapshot.as_ref()),
             purged: index(m.purged.as_ref()),
+            last_log: m.last_log_index.unwrap_or(0),
         })
     }
     async fn trigger_snapshot(&self, id: NodeId) -> Result<(), ClusterError> {
@@ -194,6 +195,8 @@ pub struct Progress {
     pub applied: u64,
     pub snapshot: u64,
     pub purged: u64,
+    /// The last index in its log.
+    pub last_log: u64,
 }
 
 /// What a step did.
@@ -507,17 +510,24 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         .await
     }
 
-    /// Whether `node` installs a snapshot reaching `purged` within the
-    /// leader wait.
+    /// Whether `node`, back with a log that ends below `purged` when first
+    /// seen, installs a snapshot reaching `purged` within the leader wait
+    /// (one it builds itself later does not count).
     async fn snapshot_reaches(&self, node: NodeId, purged: u64) -> bool {
         // The leader must first notice the node is back (its reconnect
         // backoff), then send the whole snapshot.
         let deadline = Instant::now() + SNAPSHOT_WAITS * self.leader_wait;
+        let needed = std::cell::Cell::new(None);
         self.poll_until(deadline, || {
-            (self.cluster.progress(node)?.snapshot >= purged).then_some(())
+            let progress = self.cluster.progress(node)?;
+            if needed.get().is_none() {
+                needed.set(Some(progress.last_log < purged));
+            }
+            (progress.snapshot >= purged).then_some(())
         })
         .await
         .is_some()
+            && needed.get() == Some(true)
     }
 
     /// Polls `ready` until it answers or `deadline` passes.
