@@ -143,21 +143,15 @@ impl<B: NetBackend, A: App> ClusterControl for Cluster<B, A> {
     }
     async fn trigger_snapshot(&self, id: NodeId) -> Result<(), ClusterError> {
         let raft = self.raft(id).await?;
-        raft.trigger_snapshot()
-            .await
-            .map_err(|e| ClusterError::Raft(format!("node {id}: {e}")))
+        raft.trigger_snapshot().await.map_err(raft_error(id))
     }
     async fn purge_log(&self, id: NodeId, upto: u64) -> Result<(), ClusterError> {
         let raft = self.raft(id).await?;
-        raft.purge_log(upto)
-            .await
-            .map_err(|e| ClusterError::Raft(format!("node {id}: {e}")))
+        raft.purge_log(upto).await.map_err(raft_error(id))
     }
     async fn transfer_leader(&self, from: NodeId, to: NodeId) -> Result<(), ClusterError> {
         let raft = self.raft(from).await?;
-        raft.transfer_leader(to)
-            .await
-            .map_err(|e| ClusterError::Raft(format!("node {from}: {e}")))
+        raft.transfer_leader(to).await.map_err(raft_error(from))
     }
     async fn pause(&self, id: NodeId) -> Result<(), ClusterError> {
         Cluster::pause(self, id).await
@@ -186,6 +180,11 @@ impl<B: NetBackend, A: App> ClusterControl for Cluster<B, A> {
     ) -> Result<(), ClusterError> {
         Cluster::clear_link(self, from, to).await
     }
+}
+
+/// An admin call's error from node `id`, as a cluster error.
+fn raft_error(id: NodeId) -> impl FnOnce(String) -> ClusterError {
+    move |e| ClusterError::Raft(format!("node {id}: {e}"))
 }
 
 /// How far a node got with its log: indexes applied, held in its last
@@ -601,15 +600,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
     /// Waits up to the (scaled) [`LEADER_WAIT`] for a leader.
     async fn leader(&self) -> Option<NodeId> {
         let deadline = Instant::now() + self.leader_wait;
-        loop {
-            if let Some(leader) = self.current_leader() {
-                return Some(leader);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            time::sleep(POLL).await;
-        }
+        self.poll_until(deadline, || self.current_leader()).await
     }
 
     async fn partition(&mut self, episode: u32, kind: &PartitionKind) -> Outcome {
