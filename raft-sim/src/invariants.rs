@@ -601,7 +601,8 @@ pub struct StateReport {
 /// Once every node applied the same log id ([`converge`]), asks each for
 /// its state digest ([`App::state_digest`]) and compares them. A node whose
 /// digest reports another applied id (a blank entry of a new leader landed
-/// meanwhile) makes the check converge again, a bounded number of times.
+/// meanwhile, or converge saw metrics a poll old) makes the check wait a
+/// heartbeat and converge again, a bounded number of times.
 /// Call with the workload stopped.
 pub async fn state_machines_agree<B: NetBackend, A: App>(
     cluster: &Cluster<B, A>,
@@ -629,6 +630,13 @@ pub async fn state_machines_agree<B: NetBackend, A: App>(
                 show(moved.applied.as_ref()),
                 show(applied.as_ref())
             );
+            // The metrics converge saw may be a poll behind what the node
+            // answered (an HTTP app's agent polls every heartbeat / 5): a
+            // round run sooner could see the same stale view again.
+            time::sleep(Duration::from_millis(
+                cluster.raft_config().heartbeat_interval,
+            ))
+            .await;
             continue;
         }
         return compare_digests(&digests, &show(applied.as_ref()));
