@@ -77,6 +77,9 @@ pub struct Cluster<B: NetBackend, A: App> {
     members: Vec<Member<A>>,
     client_node: madsim_net::NodeId,
     crash: CrashPolicy,
+    /// The voters the cluster was initialized with (the nemesis restores
+    /// them after changing the membership).
+    initial_voters: BTreeSet<NodeId>,
     /// Woken at every write a client saw acknowledged (the nemesis aims
     /// kills at that moment).
     acks: Arc<tokio::sync::Notify>,
@@ -114,9 +117,10 @@ impl<B: NetBackend, A: App> Cluster<B, A> {
             members,
             client_node,
             crash: options.crash,
+            initial_voters: (0..options.voters as NodeId).collect(),
             acks: Arc::new(tokio::sync::Notify::new()),
         };
-        let voters: Vec<NodeId> = (0..options.voters as NodeId).collect();
+        let voters: Vec<NodeId> = cluster.initial_voters.iter().copied().collect();
         cluster.initialize(&voters).await?;
         Ok(cluster)
     }
@@ -199,7 +203,7 @@ impl<B: NetBackend, A: App> Cluster<B, A> {
         (0..self.members.len() as NodeId).collect()
     }
 
-    fn app_node(&self, id: NodeId) -> Result<crate::app::NodeOf<A>, ClusterError> {
+    pub(crate) fn app_node(&self, id: NodeId) -> Result<crate::app::NodeOf<A>, ClusterError> {
         Ok(self.app.node(id, self.member(id)?.ip))
     }
 
@@ -213,6 +217,11 @@ impl<B: NetBackend, A: App> Cluster<B, A> {
             .initialize(membership)
             .await
             .map_err(ClusterError::Raft)
+    }
+
+    /// The voters the cluster was initialized with.
+    pub fn initial_voters(&self) -> &BTreeSet<NodeId> {
+        &self.initial_voters
     }
 
     /// The latest metrics of node `id`, if it runs.

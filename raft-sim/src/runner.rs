@@ -117,7 +117,7 @@ pub fn print_summary(title: &str, summary: &Summary) {
 pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
     let t = &coverage.total;
     println!("coverage (all seeds)");
-    let rows: [(&str, String); 14] = [
+    let rows: [(&str, String); 15] = [
         ("elections (terms)", t.elections.to_string()),
         (
             "leader changes",
@@ -155,6 +155,13 @@ pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
             ),
         ),
         ("leader powered on last", t.leader_held_back.to_string()),
+        (
+            "voters removed",
+            format!(
+                "{} ({} leaders; {} restored)",
+                t.voters_removed, t.leaders_removed, t.memberships_restored
+            ),
+        ),
         ("pauses", t.pauses.to_string()),
         ("link bursts", t.link_bursts.to_string()),
         (

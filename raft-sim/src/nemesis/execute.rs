@@ -25,6 +25,12 @@ const POLL: Duration = Duration::from_millis(10);
 const DURABILITY_WINDOW_FSYNC: Duration = Duration::from_millis(25);
 /// Leader waits a purge, and then a snapshot's install, may take each.
 const SNAPSHOT_WAITS: u32 = 3;
+/// Leader waits a membership change (catching learners up included) may
+/// take within an episode.
+const MEMBERSHIP_WAITS: u32 = 3;
+/// Leader waits [`stop`] gives the membership to come back to the initial
+/// voters, after it healed and restarted everything.
+const RESTORE_WAITS: u32 = 10;
 
 /// The cluster operations the nemesis needs, so it drives any app: node
 /// lifecycle, the network's links, and who leads. [`Cluster`] of every
@@ -67,6 +73,25 @@ pub trait ClusterControl {
         &self,
         from: NodeId,
         to: NodeId,
+    ) -> impl Future<Output = Result<(), ClusterError>>;
+    /// The voter sets of node `id`'s latest membership (two while a change
+    /// is in joint consensus), if it runs.
+    fn voter_configs(&self, id: NodeId) -> Option<Vec<BTreeSet<NodeId>>>;
+    /// The voters the cluster started with ([`stop`] restores them).
+    fn initial_voters(&self) -> BTreeSet<NodeId>;
+    /// Asks leader `leader` to add node `id` as a learner and waits until
+    /// it caught up.
+    fn add_learner(
+        &self,
+        leader: NodeId,
+        id: NodeId,
+    ) -> impl Future<Output = Result<(), ClusterError>>;
+    /// Asks leader `leader` to make `voters` the voters (learners to be
+    /// promoted must have been added first).
+    fn change_membership(
+        &self,
+        leader: NodeId,
+        voters: BTreeSet<NodeId>,
     ) -> impl Future<Output = Result<(), ClusterError>>;
     fn pause(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
     fn resume(&self, id: NodeId) -> impl Future<Output = Result<(), ClusterError>>;
@@ -152,6 +177,28 @@ impl<B: NetBackend, A: App> ClusterControl for Cluster<B, A> {
     async fn transfer_leader(&self, from: NodeId, to: NodeId) -> Result<(), ClusterError> {
         let raft = self.raft(from).await?;
         raft.transfer_leader(to).await.map_err(raft_error(from))
+    }
+    fn voter_configs(&self, id: NodeId) -> Option<Vec<BTreeSet<NodeId>>> {
+        let m = self.metrics(id)?;
+        Some(m.membership_config.membership().get_joint_config().clone())
+    }
+    fn initial_voters(&self) -> BTreeSet<NodeId> {
+        Cluster::initial_voters(self).clone()
+    }
+    async fn add_learner(&self, leader: NodeId, id: NodeId) -> Result<(), ClusterError> {
+        let raft = self.raft(leader).await?;
+        let node = self.app_node(id)?;
+        raft.add_learner(id, node).await.map_err(raft_error(leader))
+    }
+    async fn change_membership(
+        &self,
+        leader: NodeId,
+        voters: BTreeSet<NodeId>,
+    ) -> Result<(), ClusterError> {
+        let raft = self.raft(leader).await?;
+        raft.change_membership(voters)
+            .await
+            .map_err(raft_error(leader))
     }
     async fn pause(&self, id: NodeId) -> Result<(), ClusterError> {
         Cluster::pause(self, id).await
@@ -242,6 +289,18 @@ pub enum Outcome {
         #[serde(skip_serializing_if = "Option::is_none")]
         held_back: Option<NodeId>,
     },
+    /// Voters taken out of the membership; `voters` remain.
+    VotersRemoved {
+        removed: Vec<NodeId>,
+        voters: Vec<NodeId>,
+        /// The leader of the moment was among the removed.
+        leader_removed: bool,
+    },
+    /// The initial voters are the voters again; `added` came back as
+    /// learners first.
+    VotersRestored {
+        added: Vec<NodeId>,
+    },
     Impaired {
         links: usize,
     },
@@ -291,6 +350,24 @@ impl fmt::Display for Outcome {
                     Some(n) => write!(f, ", node {n} once the others had a leader"),
                     None => Ok(()),
                 }
+            }
+            Outcome::VotersRemoved {
+                removed,
+                voters,
+                leader_removed,
+            } => {
+                let leader = if *leader_removed {
+                    " (the leader too)"
+                } else {
+                    ""
+                };
+                write!(
+                    f,
+                    "removed voters {removed:?}{leader}, voters now {voters:?}"
+                )
+            }
+            Outcome::VotersRestored { added } => {
+                write!(f, "restored the initial voters, {added:?} added back")
             }
             Outcome::Impaired { links } => write!(f, "impaired {links} links"),
             Outcome::ImpairmentCleared { links } => write!(f, "cleared {links} links"),
@@ -385,6 +462,8 @@ struct Executor<'c, K: ClusterControl> {
     stragglers: BTreeMap<u32, NodeId>,
     /// Nodes this nemesis holds down now.
     down: BTreeSet<NodeId>,
+    /// Voters a membership change took out, by episode.
+    removed: BTreeMap<u32, Vec<NodeId>>,
     /// The burst in force: its episode and the links it impaired.
     burst: Option<(u32, Vec<(madsim_net::NodeId, madsim_net::NodeId)>)>,
 }
@@ -400,6 +479,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             crashed: BTreeMap::new(),
             stragglers: BTreeMap::new(),
             down: BTreeSet::new(),
+            removed: BTreeMap::new(),
             burst: None,
         }
     }
@@ -452,6 +532,10 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
                 outcome
             }
             Fault::RestartAll => self.restart_all(step.episode).await,
+            Fault::RemoveVoters { first, count } => {
+                self.remove_voters(step.episode, *first, *count).await
+            }
+            Fault::RestoreVoters => self.restore_voters(step.episode).await,
             Fault::ImpairBurst { impairment, .. } => {
                 self.start_burst(step.episode, *impairment).await
             }
@@ -771,6 +855,70 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         }
     }
 
+    /// Takes `count` running voters out of the membership, `first` among
+    /// them, if the voters left can still commit.
+    async fn remove_voters(&mut self, episode: u32, first: Target, count: usize) -> Outcome {
+        let Some(leader) = self.leader().await else {
+            return skipped(format!("no leader within {:?}", self.leader_wait));
+        };
+        let initial = self.cluster.initial_voters();
+        if self.cluster.voter_configs(leader) != Some(vec![initial.clone()]) {
+            return skipped("the membership is not the initial one".into());
+        }
+        let mut others: Vec<NodeId> = initial
+            .iter()
+            .copied()
+            .filter(|n| *n != leader && !self.down.contains(n))
+            .collect();
+        super::shuffle(&mut madsim_net::rand::thread_rng(), &mut others);
+        let first = match first {
+            Target::Leader => leader,
+            Target::Node(id) if initial.contains(&id) && !self.down.contains(&id) => id,
+            Target::Node(id) => return skipped(format!("node {id} is not a running voter")),
+            Target::RandomFollower => match others.first() {
+                Some(&node) => node,
+                None => return skipped("no running follower".into()),
+            },
+        };
+        let mut removed = vec![first];
+        let rest = others.iter().copied().filter(|&n| n != first);
+        removed.extend(rest.take(count.saturating_sub(1)));
+        let voters: BTreeSet<NodeId> = initial
+            .difference(&removed.iter().copied().collect())
+            .copied()
+            .collect();
+        let running = voters.iter().filter(|n| !self.down.contains(n)).count();
+        if 2 * running <= voters.len() {
+            return skipped(format!(
+                "voters {voters:?} could not commit with {:?} down",
+                self.down
+            ));
+        }
+        // Even a call that failed or timed out may take effect later: the
+        // restore undoes it either way.
+        self.removed.insert(episode, removed.clone());
+        let change = self.cluster.change_membership(leader, voters.clone());
+        match time::timeout(MEMBERSHIP_WAITS * self.leader_wait, change).await {
+            Ok(Ok(())) => Outcome::VotersRemoved {
+                leader_removed: removed.contains(&leader),
+                removed,
+                voters: voters.into_iter().collect(),
+            },
+            Ok(Err(e)) => failed(e),
+            Err(_) => failed(ClusterError::TimedOut("the membership change".into())),
+        }
+    }
+
+    async fn restore_voters(&mut self, episode: u32) -> Outcome {
+        if self.removed.remove(&episode).is_none() {
+            return skipped("no voter was removed in this episode".into());
+        }
+        match restore_membership(self.cluster, MEMBERSHIP_WAITS * self.leader_wait).await {
+            Ok(added) => Outcome::VotersRestored { added },
+            Err(e) => failed(e),
+        }
+    }
+
     /// Every directed link between distinct backend nodes (the client too).
     fn all_links(&self) -> Vec<(madsim_net::NodeId, madsim_net::NodeId)> {
         let nodes = self.cluster.backend_nodes();
@@ -848,6 +996,8 @@ pub struct Recovery {
     pub restarted: Vec<NodeId>,
     /// Running nodes a resume was sent to (a no-op unless paused).
     pub resumed: Vec<NodeId>,
+    /// Initial voters added back to the membership.
+    pub voters_added: Vec<NodeId>,
 }
 
 /// Undoes every fault: heals all partitions, clears every impaired link,
@@ -879,13 +1029,87 @@ pub async fn stop<K: ClusterControl>(cluster: &K) -> Result<Recovery, ClusterErr
             recovery.restarted.push(id);
         }
     }
+    if !membership_is_initial(cluster) {
+        let within = RESTORE_WAITS * cluster.time_scale().duration(LEADER_WAIT);
+        let restored = restore_membership(cluster, within).await;
+        keep(
+            restored.map(|added| recovery.voters_added = added),
+            "restore the initial voters".into(),
+        );
+    }
     recovery.time_ns = injector.now_ns();
     injector.note(format!(
-        "nemesis stop: healed all, cleared {} links, restarted {:?}, resumed {:?}",
-        recovery.links_cleared, recovery.restarted, recovery.resumed
+        "nemesis stop: healed all, cleared {} links, restarted {:?}, resumed {:?}, voters added back {:?}",
+        recovery.links_cleared, recovery.restarted, recovery.resumed, recovery.voters_added
     ));
     match first_error {
         Some(e) => Err(e),
         None => Ok(recovery),
     }
+}
+
+/// Whether every running node's latest membership has exactly the initial
+/// voters.
+fn membership_is_initial<K: ClusterControl>(cluster: &K) -> bool {
+    let initial = vec![cluster.initial_voters()];
+    cluster
+        .raft_nodes()
+        .into_iter()
+        .filter_map(|id| cluster.voter_configs(id))
+        .all(|configs| configs == initial)
+}
+
+/// Brings the voters back to the initial ones through the leader of the
+/// moment: each initial voter it lacks is added as a learner (and caught
+/// up), then the initial voters are made the voters. Retries (a change in
+/// progress, a leader lost) until `within` runs out; returns the nodes
+/// added back.
+async fn restore_membership<K: ClusterControl>(
+    cluster: &K,
+    within: Duration,
+) -> Result<Vec<NodeId>, ClusterError> {
+    let deadline = Instant::now() + within;
+    let initial = cluster.initial_voters();
+    let mut last = ClusterError::TimedOut(format!("a leader to restore the voters {initial:?}"));
+    while Instant::now() < deadline {
+        let attempt = restore_once(cluster, &initial);
+        match time::timeout(deadline.saturating_duration_since(Instant::now()), attempt).await {
+            Ok(Ok(Some(added))) => return Ok(added),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => last = e,
+            Err(_) => break,
+        }
+        time::sleep(RESTORE_RETRY).await;
+    }
+    Err(last)
+}
+
+/// Pause between attempts of [`restore_membership`].
+const RESTORE_RETRY: Duration = Duration::from_millis(50);
+
+/// One attempt of [`restore_membership`]; `Ok(None)`: no leader now.
+async fn restore_once<K: ClusterControl>(
+    cluster: &K,
+    initial: &BTreeSet<NodeId>,
+) -> Result<Option<Vec<NodeId>>, ClusterError> {
+    let leader = cluster
+        .leaders()
+        .into_iter()
+        .max_by_key(|&(_, term)| term)
+        .map(|(n, _)| n);
+    let Some(leader) = leader else {
+        return Ok(None);
+    };
+    let Some(configs) = cluster.voter_configs(leader) else {
+        return Ok(None);
+    };
+    let voters: BTreeSet<NodeId> = configs.iter().flatten().copied().collect();
+    let missing: Vec<NodeId> = initial.difference(&voters).copied().collect();
+    for &id in &missing {
+        cluster.add_learner(leader, id).await?;
+    }
+    if configs != [initial.clone()] {
+        cluster.change_membership(leader, initial.clone()).await?;
+    }
+    Ok(Some(missing))
 }

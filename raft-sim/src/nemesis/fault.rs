@@ -193,6 +193,18 @@ pub enum Fault {
     CrashAllAfterAck,
     /// Restarts every node the same episode's `CrashAll` killed.
     RestartAll,
+    /// Takes `count` voters out of the membership (openraft's
+    /// `change_membership`, not kept as learners), `first` among them: the
+    /// leader must hand over once the change commits; a follower is left
+    /// behind with a stale log and a membership it no longer belongs to.
+    RemoveVoters {
+        first: Target,
+        count: usize,
+    },
+    /// Brings back the voters the same episode removed: each is added as a
+    /// learner and caught up, then all are promoted (the membership the
+    /// cluster started with).
+    RestoreVoters,
     /// Impairs every directed link between the backend's nodes for
     /// `duration_ms`, then clears them.
     ImpairBurst {
@@ -211,6 +223,7 @@ impl Fault {
             Fault::KillToRejoin(target, rejoin) => Some(Fault::Rejoin(*target, *rejoin)),
             Fault::Pause(target) => Some(Fault::Resume(*target)),
             Fault::CrashAll | Fault::CrashAllAfterAck => Some(Fault::RestartAll),
+            Fault::RemoveVoters { .. } => Some(Fault::RestoreVoters),
             _ => None,
         }
     }
@@ -224,6 +237,7 @@ impl Fault {
                 | Fault::Rejoin(..)
                 | Fault::Resume(_)
                 | Fault::RestartAll
+                | Fault::RestoreVoters
         )
     }
 
@@ -248,7 +262,11 @@ impl Fault {
             | Fault::Restart(Target::Node(n))
             | Fault::Rejoin(Target::Node(n), _)
             | Fault::Pause(Target::Node(n))
-            | Fault::Resume(Target::Node(n)) => vec![*n],
+            | Fault::Resume(Target::Node(n))
+            | Fault::RemoveVoters {
+                first: Target::Node(n),
+                ..
+            } => vec![*n],
             _ => Vec::new(),
         }
     }
@@ -272,6 +290,15 @@ impl fmt::Display for Fault {
                      the leader powers on last",
             ),
             Fault::RestartAll => f.write_str("restart every node the power loss killed"),
+            Fault::RemoveVoters { first, count } => {
+                write!(
+                    f,
+                    "remove {count} voter(s) from the membership, {first} first"
+                )
+            }
+            Fault::RestoreVoters => {
+                f.write_str("add the removed voters back (as learners, then voters)")
+            }
             Fault::ImpairBurst {
                 impairment,
                 duration_ms,

@@ -85,6 +85,9 @@ enum Kind {
     CrashAll,
     /// A power loss right after a write is acked.
     CrashAllAfterAck,
+    /// Voters taken out of the membership, the target first, and brought
+    /// back at the episode's end.
+    RemoveVoters(Target),
     Burst,
 }
 
@@ -107,6 +110,8 @@ impl Kind {
             Kind::Pause(_) => "pause-follower",
             Kind::CrashAll => "power-loss",
             Kind::CrashAllAfterAck => "power-loss-after-ack",
+            Kind::RemoveVoters(Target::Leader) => "membership-remove-leader",
+            Kind::RemoveVoters(_) => "membership-remove-follower",
             Kind::Burst => "link-burst",
         }
     }
@@ -160,6 +165,8 @@ const STANDARD_KINDS: &[(Kind, u32)] = &[
     (Kind::Pause(Target::RandomFollower), 1),
     (Kind::CrashAll, 1),
     (Kind::CrashAllAfterAck, 2),
+    (Kind::RemoveVoters(Target::Leader), 1),
+    (Kind::RemoveVoters(Target::RandomFollower), 1),
     (Kind::Burst, 2),
 ];
 
@@ -185,6 +192,8 @@ const HOSTILE_KINDS: &[(Kind, u32)] = &[
     (Kind::Pause(Target::RandomFollower), 1),
     (Kind::CrashAll, 2),
     (Kind::CrashAllAfterAck, 1),
+    (Kind::RemoveVoters(Target::Leader), 1),
+    (Kind::RemoveVoters(Target::RandomFollower), 1),
     (Kind::Burst, 3),
 ];
 
@@ -511,9 +520,11 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
                 Kind::MajoritiesRing => n >= 4 && 2 * ring_radius(n) + 1 < n,
                 Kind::OneWay => n >= 2,
                 // Taking one node down must leave a majority running.
-                Kind::Kill(_) | Kind::KillAfterAck(_) | Kind::KillToRejoin(..) | Kind::Pause(_) => {
-                    n >= 3
-                }
+                Kind::Kill(_)
+                | Kind::KillAfterAck(_)
+                | Kind::KillToRejoin(..)
+                | Kind::Pause(_)
+                | Kind::RemoveVoters(_) => n >= 3,
                 Kind::CrashAll | Kind::CrashAllAfterAck => n >= 1,
                 Kind::Burst => n >= 1 && !burst_active,
             })
@@ -573,6 +584,12 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
             Kind::CrashAllAfterAck => Fault::CrashAllAfterAck,
             Kind::Pause(target) => Fault::Pause(self.target(target)),
             Kind::CrashAll => Fault::CrashAll,
+            // 5 voters go down to 3 or 4, 3 to 2: the rest stays a cluster
+            // that can still commit with one of the removed back.
+            Kind::RemoveVoters(first) => Fault::RemoveVoters {
+                first: self.target(first),
+                count: self.rng.gen_range(1..=(n - 1) / 2),
+            },
             Kind::Burst => {
                 let bursts = (self.profile.bursts)();
                 let impairment = bursts[self.rng.gen_range(0..bursts.len())];

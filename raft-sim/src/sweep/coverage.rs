@@ -56,6 +56,15 @@ pub struct Coverage {
     /// Power losses after which the old leader powered on last.
     #[serde(default)]
     pub leader_held_back: u64,
+    /// Voters taken out of the membership, and of those removals the ones
+    /// that took out the leader of the moment.
+    #[serde(default)]
+    pub voters_removed: u64,
+    #[serde(default)]
+    pub leaders_removed: u64,
+    /// Membership changes back to the initial voters that completed.
+    #[serde(default)]
+    pub memberships_restored: u64,
     /// Snapshots installed from a leader (a follower fell behind the log).
     pub snapshots_installed: u64,
     pub snapshots_built: u64,
@@ -120,6 +129,15 @@ impl Coverage {
             Outcome::RestartedAll { held_back, .. } => {
                 self.leader_held_back += u64::from(held_back.is_some())
             }
+            Outcome::VotersRemoved {
+                removed,
+                leader_removed,
+                ..
+            } => {
+                self.voters_removed += removed.len() as u64;
+                self.leaders_removed += u64::from(*leader_removed);
+            }
+            Outcome::VotersRestored { .. } => self.memberships_restored += 1,
             Outcome::Impaired { .. } => self.link_bursts += 1,
             _ => {}
         }
@@ -205,6 +223,9 @@ impl CoverageTotals {
             t.handed_lead += c.handed_lead;
             t.took_lead += c.took_lead;
             t.leader_held_back += c.leader_held_back;
+            t.voters_removed += c.voters_removed;
+            t.leaders_removed += c.leaders_removed;
+            t.memberships_restored += c.memberships_restored;
             t.reads_during_partition += c.reads_during_partition;
             t.deposed_leader_samples += c.deposed_leader_samples;
             t.rejoined_behind_purge += c.rejoined_behind_purge;
@@ -260,6 +281,13 @@ impl CoverageTotals {
                  harness trigger the app's snapshots and purges (an HTTP app has no route \
                  for them)?",
                 t.rejoined_behind_purge
+            ));
+        }
+        if t.voters_removed > 0 && t.memberships_restored == 0 {
+            never.push(format!(
+                "{} voters were removed, no membership change brought them back within its \
+                 episode: do the app's add_learner and change_membership answer?",
+                t.voters_removed
             ));
         }
         if t.partitions > 0 && t.reads_during_partition == 0 {

@@ -223,3 +223,138 @@ fn nemesis_runs_replay_per_seed() {
     assert!(!first.0.is_empty());
     assert_eq!(first, once(7));
 }
+
+/// The voter sets of node `id`'s latest membership.
+fn voter_configs(
+    cluster: &Cluster<SimBackend, KvApp>,
+    id: u64,
+) -> Option<Vec<std::collections::BTreeSet<u64>>> {
+    let metrics = cluster.metrics(id)?;
+    Some(
+        metrics
+            .membership_config
+            .membership()
+            .get_joint_config()
+            .clone(),
+    )
+}
+
+/// A membership episode under writes: 5 voters go down to 3, the leader
+/// among the removed (it must hand over once the change commits), then the
+/// two come back as learners and are promoted. If the schedule ends with
+/// the voters still removed, `stop` brings them back.
+#[test]
+fn membership_episodes_remove_voters_and_stop_restores_them() {
+    use raft_sim::nemesis::{Fault, Step, Target};
+    let once = |seed: u64, restore_in_episode: bool| {
+        let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
+        runtime.block_on(async move {
+            let backend = SimBackend::new().expect("simulation");
+            let cluster = Cluster::start(backend, KvApp::default(), ClusterOptions::voters(5))
+                .await
+                .expect("cluster");
+            let first = cluster
+                .wait_for_leader(Duration::from_secs(10))
+                .await
+                .expect("a leader");
+            let mut steps = vec![Step {
+                at_ms: 500,
+                episode: 0,
+                fault: Fault::RemoveVoters {
+                    first: Target::Leader,
+                    count: 2,
+                },
+            }];
+            if restore_in_episode {
+                steps.push(Step {
+                    at_ms: 3_000,
+                    episode: 0,
+                    fault: Fault::RestoreVoters,
+                });
+            }
+            let schedule = Schedule::new(steps).expect("a valid schedule");
+            let mut client = cluster.client();
+            let writer = cluster
+                .spawn_client(async move {
+                    let mut acked = 0;
+                    for i in 0..150 {
+                        let put = KvCommand::Put {
+                            key: format!("k{i}"),
+                            value: format!("v{i}"),
+                        };
+                        if let Ok(Ok(r)) = time::timeout(WRITE_TIMEOUT, client.write(put)).await
+                            && r.ok
+                        {
+                            acked += 1;
+                        }
+                        time::sleep(Duration::from_millis(20)).await;
+                    }
+                    acked
+                })
+                .expect("writer");
+            let applied = nemesis::run(&cluster, &schedule).await.expect("run");
+            let Outcome::VotersRemoved {
+                removed,
+                voters,
+                leader_removed,
+            } = &applied[0].outcome
+            else {
+                panic!("seed {seed}: {}", applied[0]);
+            };
+            assert!(
+                *leader_removed && removed.contains(&first),
+                "{}",
+                applied[0]
+            );
+            assert_eq!((removed.len(), voters.len()), (2, 3));
+            if !restore_in_episode {
+                // Still removed: once the removed leader stepped down
+                // (openraft's `removed_leader_step_down`, 150 ms after the
+                // change committed), one of the remaining voters leads.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    let leader = cluster.wait_for_leader(Duration::from_secs(10)).await;
+                    match leader {
+                        Ok(leader) if voters.contains(&leader) => break,
+                        _ if Instant::now() < deadline => {
+                            time::sleep(Duration::from_millis(50)).await;
+                        }
+                        other => panic!("seed {seed}: no leader among {voters:?}: {other:?}"),
+                    }
+                }
+            }
+            let recovery = nemesis::stop(&cluster).await.expect("stop");
+            let acked = writer.await.expect("writer");
+            assert!(acked > 0, "seed {seed}: no write acknowledged");
+            if restore_in_episode {
+                assert_eq!(
+                    applied[1].outcome,
+                    Outcome::VotersRestored {
+                        added: removed.clone()
+                    }
+                );
+                assert!(recovery.voters_added.is_empty(), "{recovery:?}");
+            } else {
+                assert_eq!(&recovery.voters_added, removed);
+            }
+            invariants::liveness(&cluster, RECOVERY)
+                .await
+                .expect("liveness");
+            invariants::applied_prefixes_agree(&cluster, RECOVERY)
+                .await
+                .expect("agreement");
+            let all: std::collections::BTreeSet<u64> = (0..5).collect();
+            for id in 0..5 {
+                assert_eq!(
+                    voter_configs(&cluster, id),
+                    Some(vec![all.clone()]),
+                    "node {id}"
+                );
+            }
+        })
+    };
+    for seed in seeds() {
+        once(seed, true);
+        once(seed, false);
+    }
+}
