@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
 use openraft::storage::RaftStateMachine;
@@ -96,6 +97,13 @@ pub trait App: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'sta
     /// shows in the next read. Without it, the workload writes instead.
     fn register_add(&self) -> bool {
         false
+    }
+
+    /// How long the app's client waits for one answer before it gives up on
+    /// that attempt (its outcome then unknown). The nemesis delays replies
+    /// to just past it, where retries and late answers go wrong.
+    fn client_attempt_timeout(&self) -> Duration {
+        crate::service::ATTEMPT_TIMEOUT
     }
 
     /// A write after the faults stopped, to prove the cluster still

@@ -117,7 +117,7 @@ pub fn print_summary(title: &str, summary: &Summary) {
 pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
     let t = &coverage.total;
     println!("coverage (all seeds)");
-    let rows: [(&str, String); 15] = [
+    let rows: [(&str, String); 17] = [
         ("elections (terms)", t.elections.to_string()),
         (
             "leader changes",
@@ -162,6 +162,11 @@ pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
                 t.voters_removed, t.leaders_removed, t.memberships_restored
             ),
         ),
+        (
+            "client delayed",
+            format!("{} ({} ops unknown)", t.client_delays, t.ops_indeterminate),
+        ),
+        ("fsyncs slowed", t.slow_fsyncs.to_string()),
         ("pauses", t.pauses.to_string()),
         ("link bursts", t.link_bursts.to_string()),
         (

@@ -20,6 +20,8 @@ use crate::cluster::{Cluster, ClusterError};
 use crate::store::CrashPolicy;
 
 const POLL: Duration = Duration::from_millis(10);
+/// A directed link between two backend nodes.
+type Link = (madsim_net::NodeId, madsim_net::NodeId);
 /// An fsync during a power loss aimed at a durability window: slower than
 /// a network round trip, so an ack can overtake the followers' syncs.
 const DURABILITY_WINDOW_FSYNC: Duration = Duration::from_millis(25);
@@ -48,6 +50,9 @@ pub trait ClusterControl {
     fn leaders(&self) -> Vec<(NodeId, u64)>;
     /// How the fault times stretch to the app's Raft timing.
     fn time_scale(&self) -> TimeScale;
+    /// How long the app's client waits for one answer
+    /// ([`App::client_attempt_timeout`]).
+    fn client_attempt_timeout(&self) -> Duration;
     /// Resolves at the next write a client sees acknowledged.
     fn write_acked(&self) -> impl Future<Output = ()>;
     /// How long an fsync of node `id`'s disk takes.
@@ -136,6 +141,9 @@ impl<B: NetBackend, A: App> ClusterControl for Cluster<B, A> {
     }
     fn time_scale(&self) -> TimeScale {
         TimeScale::for_election_timeout(self.raft_config().election_timeout_max)
+    }
+    fn client_attempt_timeout(&self) -> Duration {
+        self.app().client_attempt_timeout()
     }
     async fn write_acked(&self) {
         self.ack_signal().notified().await
@@ -301,6 +309,22 @@ pub enum Outcome {
     VotersRestored {
         added: Vec<NodeId>,
     },
+    /// The client's links delayed by `one_way_ms` (± `jitter_ms`) each way.
+    ClientDelayed {
+        links: usize,
+        one_way_ms: u64,
+        jitter_ms: u64,
+    },
+    DelayCleared {
+        links: usize,
+    },
+    FsyncSlowed {
+        node: NodeId,
+        latency_ms: u64,
+    },
+    FsyncRestored {
+        node: NodeId,
+    },
     Impaired {
         links: usize,
     },
@@ -369,6 +393,19 @@ impl fmt::Display for Outcome {
             Outcome::VotersRestored { added } => {
                 write!(f, "restored the initial voters, {added:?} added back")
             }
+            Outcome::ClientDelayed {
+                links,
+                one_way_ms,
+                jitter_ms,
+            } => write!(
+                f,
+                "delayed {links} client links by {one_way_ms} ms ± {jitter_ms} ms each way"
+            ),
+            Outcome::DelayCleared { links } => write!(f, "cleared {links} delayed client links"),
+            Outcome::FsyncSlowed { node, latency_ms } => {
+                write!(f, "node {node}'s fsyncs take {latency_ms} ms")
+            }
+            Outcome::FsyncRestored { node } => write!(f, "node {node}'s fsyncs back to normal"),
             Outcome::Impaired { links } => write!(f, "impaired {links} links"),
             Outcome::ImpairmentCleared { links } => write!(f, "cleared {links} links"),
             Outcome::Skipped { reason } => write!(f, "skipped: {reason}"),
@@ -442,6 +479,9 @@ pub async fn run<K: ClusterControl>(
         cluster.injector().note(record.to_string());
         applied.push(record);
     }
+    // A schedule cut short leaves no disk slowed ([`stop`] cannot know
+    // their normal speed; it finds every other fault on its own).
+    executor.restore_all_fsyncs();
     Ok(applied)
 }
 
@@ -464,8 +504,11 @@ struct Executor<'c, K: ClusterControl> {
     down: BTreeSet<NodeId>,
     /// Voters a membership change took out, by episode.
     removed: BTreeMap<u32, Vec<NodeId>>,
-    /// The burst in force: its episode and the links it impaired.
-    burst: Option<(u32, Vec<(madsim_net::NodeId, madsim_net::NodeId)>)>,
+    /// Slowed disks by episode: the node and its normal fsync latency.
+    slowed: BTreeMap<u32, (NodeId, Duration)>,
+    /// The burst or client delay in force: its episode and the links it
+    /// impaired (one at a time: each would clear the other's links).
+    impaired: Option<(u32, Vec<Link>)>,
 }
 
 impl<'c, K: ClusterControl> Executor<'c, K> {
@@ -480,7 +523,8 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             stragglers: BTreeMap::new(),
             down: BTreeSet::new(),
             removed: BTreeMap::new(),
-            burst: None,
+            slowed: BTreeMap::new(),
+            impaired: None,
         }
     }
 
@@ -536,6 +580,14 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
                 self.remove_voters(step.episode, *first, *count).await
             }
             Fault::RestoreVoters => self.restore_voters(step.episode).await,
+            Fault::DelayPastTimeout {
+                round_trip_permille,
+            } => self.delay_client(step.episode, *round_trip_permille).await,
+            Fault::ClearDelay => self.clear_delay(step.episode).await,
+            Fault::SlowFsync { target, latency_ms } => {
+                self.slow_fsync(step.episode, *target, *latency_ms).await
+            }
+            Fault::RestoreFsync => self.restore_fsync(step.episode),
             Fault::ImpairBurst { impairment, .. } => {
                 self.start_burst(step.episode, *impairment).await
             }
@@ -919,8 +971,102 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         }
     }
 
+    /// Delays the links between the client node and the Raft nodes, both
+    /// ways, so a round trip takes `round_trip_permille` of the client's
+    /// attempt timeout.
+    async fn delay_client(&mut self, episode: u32, round_trip_permille: u32) -> Outcome {
+        let timeout_ms =
+            u64::try_from(self.cluster.client_attempt_timeout().as_millis()).unwrap_or(u64::MAX);
+        let one_way_ms = timeout_ms.saturating_mul(u64::from(round_trip_permille)) / 2_000;
+        let jitter_ms = timeout_ms / 20;
+        let impairment = match LinkImpairment::builder()
+            .latency_ms(one_way_ms)
+            .jitter_ms(jitter_ms)
+            .build()
+        {
+            Ok(impairment) => impairment,
+            Err(e) => return skipped(format!("no such delay: {e}")),
+        };
+        let clients: Vec<madsim_net::NodeId> = self
+            .cluster
+            .backend_nodes()
+            .into_iter()
+            .filter(|n| !self.raft_nodes.contains(n))
+            .collect();
+        let mut links = Vec::new();
+        for &client in &clients {
+            for &node in &self.raft_nodes {
+                links.extend([(client, node), (node, client)]);
+            }
+        }
+        match self.impair(episode, links, impairment).await {
+            Ok(links) => Outcome::ClientDelayed {
+                links,
+                one_way_ms,
+                jitter_ms,
+            },
+            Err(outcome) => outcome,
+        }
+    }
+
+    async fn clear_delay(&mut self, episode: u32) -> Outcome {
+        match self.end_impairment(episode).await {
+            Some(links) => Outcome::DelayCleared { links },
+            None => skipped("this episode's delay is not in force".into()),
+        }
+    }
+
+    async fn slow_fsync(&mut self, episode: u32, target: Target, latency_ms: u64) -> Outcome {
+        let node = match target {
+            Target::Leader => match self.leader().await {
+                Some(leader) => leader,
+                None => return skipped(format!("no leader within {:?}", self.leader_wait)),
+            },
+            Target::Node(id) if self.raft_nodes.contains(&id) => id,
+            Target::Node(id) => return skipped(format!("node {id} is not in the cluster")),
+            Target::RandomFollower => {
+                let leader = self.current_leader();
+                let mut others: Vec<NodeId> = self
+                    .raft_nodes
+                    .iter()
+                    .copied()
+                    .filter(|n| Some(*n) != leader)
+                    .collect();
+                super::shuffle(&mut madsim_net::rand::thread_rng(), &mut others);
+                match others.first() {
+                    Some(&node) => node,
+                    None => return skipped("no follower".into()),
+                }
+            }
+        };
+        if self.slowed.values().any(|&(slow, _)| slow == node) {
+            return skipped(format!("node {node}'s disk is slowed already"));
+        }
+        let normal = self.cluster.fsync_latency(node);
+        let latency = Duration::from_millis(latency_ms).max(normal);
+        self.cluster.set_fsync_latency(node, latency);
+        self.slowed.insert(episode, (node, normal));
+        Outcome::FsyncSlowed { node, latency_ms }
+    }
+
+    fn restore_fsync(&mut self, episode: u32) -> Outcome {
+        match self.slowed.remove(&episode) {
+            Some((node, normal)) => {
+                self.cluster.set_fsync_latency(node, normal);
+                Outcome::FsyncRestored { node }
+            }
+            None => skipped("no disk was slowed in this episode".into()),
+        }
+    }
+
+    fn restore_all_fsyncs(&mut self) {
+        for (node, normal) in std::mem::take(&mut self.slowed).into_values() {
+            self.cluster.set_fsync_latency(node, normal);
+        }
+    }
+
     /// Every directed link between distinct backend nodes (the client too).
-    fn all_links(&self) -> Vec<(madsim_net::NodeId, madsim_net::NodeId)> {
+    fn all_links(&self) -> Vec<Link> {
         let nodes = self.cluster.backend_nodes();
         let mut links = Vec::with_capacity(nodes.len() * nodes.len());
         for &from in &nodes {
@@ -932,37 +1078,58 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
     }
 
     async fn start_burst(&mut self, episode: u32, impairment: LinkImpairment) -> Outcome {
-        if let Some((other, _)) = &self.burst {
-            return skipped(format!("burst of episode {other} still in force"));
-        }
         let links = self.all_links();
-        for (done, &(from, to)) in links.iter().enumerate() {
-            if let Err(e) = self.cluster.set_link(from, to, impairment).await {
-                // All or nothing: undo the links set so far.
-                self.clear_links(&links[..done]).await;
-                return failed(e);
-            }
+        match self.impair(episode, links, impairment).await {
+            Ok(links) => Outcome::Impaired { links },
+            Err(outcome) => outcome,
         }
-        let count = links.len();
-        self.burst = Some((episode, links));
-        Outcome::Impaired { links: count }
     }
 
     async fn end_burst(&mut self, episode: u32) -> Outcome {
-        match self.burst.take() {
-            Some((current, links)) if current == episode => {
-                let cleared = self.clear_links(&links).await;
-                Outcome::ImpairmentCleared { links: cleared }
+        match self.end_impairment(episode).await {
+            Some(links) => Outcome::ImpairmentCleared { links },
+            None => skipped("this episode's burst is not in force".into()),
+        }
+    }
+
+    /// Impairs `links` for `episode`, all or nothing; returns how many.
+    /// The outcome to report if it did not.
+    async fn impair(
+        &mut self,
+        episode: u32,
+        links: Vec<Link>,
+        impairment: LinkImpairment,
+    ) -> Result<usize, Outcome> {
+        if let Some((other, _)) = &self.impaired {
+            return Err(skipped(format!(
+                "the links of episode {other} are impaired"
+            )));
+        }
+        for (done, &(from, to)) in links.iter().enumerate() {
+            if let Err(e) = self.cluster.set_link(from, to, impairment).await {
+                self.clear_links(&links[..done]).await;
+                return Err(failed(e));
             }
+        }
+        let count = links.len();
+        self.impaired = Some((episode, links));
+        Ok(count)
+    }
+
+    /// Clears the links `episode` impaired, if they are in force; returns
+    /// how many cleared.
+    async fn end_impairment(&mut self, episode: u32) -> Option<usize> {
+        match self.impaired.take() {
+            Some((current, links)) if current == episode => Some(self.clear_links(&links).await),
             other => {
-                self.burst = other;
-                skipped("this episode's burst is not in force".into())
+                self.impaired = other;
+                None
             }
         }
     }
 
     /// Clears `links`; returns how many cleared (stop() clears the rest).
-    async fn clear_links(&self, links: &[(madsim_net::NodeId, madsim_net::NodeId)]) -> usize {
+    async fn clear_links(&self, links: &[Link]) -> usize {
         let mut cleared = 0;
         for &(from, to) in links {
             if self.cluster.clear_link(from, to).await.is_ok() {

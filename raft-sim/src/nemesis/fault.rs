@@ -205,6 +205,24 @@ pub enum Fault {
     /// learner and caught up, then all are promoted (the membership the
     /// cluster started with).
     RestoreVoters,
+    /// Slows the links between the client node and every Raft node, both
+    /// ways, so that a request's round trip takes about
+    /// `round_trip_permille` / 1000 of the app's client attempt timeout
+    /// (with jitter): answers arrive just before or just after the client
+    /// gave up, where retries and late answers go wrong.
+    DelayPastTimeout {
+        round_trip_permille: u32,
+    },
+    /// Clears the delay of the same episode.
+    ClearDelay,
+    /// Makes node `target`'s fsyncs take `latency_ms` (a slow or busy
+    /// disk): a write stays unsynced that much longer.
+    SlowFsync {
+        target: Target,
+        latency_ms: u64,
+    },
+    /// Gives the node the same episode slowed its normal fsync back.
+    RestoreFsync,
     /// Impairs every directed link between the backend's nodes for
     /// `duration_ms`, then clears them.
     ImpairBurst {
@@ -224,6 +242,8 @@ impl Fault {
             Fault::Pause(target) => Some(Fault::Resume(*target)),
             Fault::CrashAll | Fault::CrashAllAfterAck => Some(Fault::RestartAll),
             Fault::RemoveVoters { .. } => Some(Fault::RestoreVoters),
+            Fault::DelayPastTimeout { .. } => Some(Fault::ClearDelay),
+            Fault::SlowFsync { .. } => Some(Fault::RestoreFsync),
             _ => None,
         }
     }
@@ -238,6 +258,8 @@ impl Fault {
                 | Fault::Resume(_)
                 | Fault::RestartAll
                 | Fault::RestoreVoters
+                | Fault::ClearDelay
+                | Fault::RestoreFsync
         )
     }
 
@@ -265,6 +287,10 @@ impl Fault {
             | Fault::Resume(Target::Node(n))
             | Fault::RemoveVoters {
                 first: Target::Node(n),
+                ..
+            }
+            | Fault::SlowFsync {
+                target: Target::Node(n),
                 ..
             } => vec![*n],
             _ => Vec::new(),
@@ -299,6 +325,17 @@ impl fmt::Display for Fault {
             Fault::RestoreVoters => {
                 f.write_str("add the removed voters back (as learners, then voters)")
             }
+            Fault::DelayPastTimeout {
+                round_trip_permille,
+            } => write!(
+                f,
+                "delay the client's links: a round trip takes {round_trip_permille}\u{2030} of its attempt timeout"
+            ),
+            Fault::ClearDelay => f.write_str("clear the client's delayed links"),
+            Fault::SlowFsync { target, latency_ms } => {
+                write!(f, "slow the fsyncs of {target} to {latency_ms} ms")
+            }
+            Fault::RestoreFsync => f.write_str("restore the slowed disk's fsync"),
             Fault::ImpairBurst {
                 impairment,
                 duration_ms,

@@ -88,6 +88,10 @@ enum Kind {
     /// Voters taken out of the membership, the target first, and brought
     /// back at the episode's end.
     RemoveVoters(Target),
+    /// Client replies delayed to about the client's attempt timeout.
+    DelayPastTimeout,
+    /// A node's fsyncs slowed for the hold.
+    SlowFsync(Target),
     Burst,
 }
 
@@ -112,6 +116,9 @@ impl Kind {
             Kind::CrashAllAfterAck => "power-loss-after-ack",
             Kind::RemoveVoters(Target::Leader) => "membership-remove-leader",
             Kind::RemoveVoters(_) => "membership-remove-follower",
+            Kind::DelayPastTimeout => "client-delay-past-timeout",
+            Kind::SlowFsync(Target::Leader) => "slow-fsync-leader",
+            Kind::SlowFsync(_) => "slow-fsync-node",
             Kind::Burst => "link-burst",
         }
     }
@@ -133,6 +140,9 @@ pub struct SwarmDraw {
     pub max_concurrent: usize,
 }
 
+/// A slowed disk's fsync latency, ms (a busy disk, not a dead one).
+const SLOW_FSYNC_MS: (u64, u64) = (20, 200);
+
 /// What a preset draws: times in milliseconds, inclusive ranges.
 struct Profile {
     first_ms: (u64, u64),
@@ -147,7 +157,7 @@ struct Profile {
 }
 
 const STANDARD_KINDS: &[(Kind, u32)] = &[
-    (Kind::MajorityMinority, 3),
+    (Kind::MajorityMinority, 2),
     (Kind::IsolateLeader, 2),
     (Kind::OneWay, 1),
     (Kind::Kill(Target::Leader), 1),
@@ -160,14 +170,16 @@ const STANDARD_KINDS: &[(Kind, u32)] = &[
     ),
     (
         Kind::KillToRejoin(Target::RandomFollower, Rejoin::BehindSnapshot),
-        1,
+        2,
     ),
     (Kind::Pause(Target::RandomFollower), 1),
     (Kind::CrashAll, 1),
-    (Kind::CrashAllAfterAck, 2),
+    (Kind::CrashAllAfterAck, 3),
     (Kind::RemoveVoters(Target::Leader), 1),
     (Kind::RemoveVoters(Target::RandomFollower), 1),
-    (Kind::Burst, 2),
+    (Kind::DelayPastTimeout, 2),
+    (Kind::SlowFsync(Target::Leader), 1),
+    (Kind::Burst, 1),
 ];
 
 const HOSTILE_KINDS: &[(Kind, u32)] = &[
@@ -194,6 +206,9 @@ const HOSTILE_KINDS: &[(Kind, u32)] = &[
     (Kind::CrashAllAfterAck, 1),
     (Kind::RemoveVoters(Target::Leader), 1),
     (Kind::RemoveVoters(Target::RandomFollower), 1),
+    (Kind::DelayPastTimeout, 1),
+    (Kind::SlowFsync(Target::Leader), 1),
+    (Kind::SlowFsync(Target::Node(0)), 1),
     (Kind::Burst, 3),
 ];
 
@@ -490,7 +505,10 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
         let episode = self.next_episode;
         self.next_episode += 1;
         let undo = fault.undo();
-        let burst = matches!(fault, Fault::ImpairBurst { .. });
+        let burst = matches!(
+            fault,
+            Fault::ImpairBurst { .. } | Fault::DelayPastTimeout { .. }
+        );
         self.steps.push(Step {
             at_ms: start,
             episode,
@@ -525,6 +543,9 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
                 | Kind::KillToRejoin(..)
                 | Kind::Pause(_)
                 | Kind::RemoveVoters(_) => n >= 3,
+                Kind::SlowFsync(_) => n >= 1,
+                // Its links would fight a burst's over the client's.
+                Kind::DelayPastTimeout => n >= 1 && !burst_active,
                 Kind::CrashAll | Kind::CrashAllAfterAck => n >= 1,
                 Kind::Burst => n >= 1 && !burst_active,
             })
@@ -589,6 +610,15 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
             Kind::RemoveVoters(first) => Fault::RemoveVoters {
                 first: self.target(first),
                 count: self.rng.gen_range(1..=(n - 1) / 2),
+            },
+            // Round trips from just inside to well past the timeout: some
+            // answers make it, most come too late.
+            Kind::DelayPastTimeout => Fault::DelayPastTimeout {
+                round_trip_permille: self.rng.gen_range(900..=1_300),
+            },
+            Kind::SlowFsync(target) => Fault::SlowFsync {
+                target: self.target(target),
+                latency_ms: self.rng.gen_range(SLOW_FSYNC_MS.0..=SLOW_FSYNC_MS.1),
             },
             Kind::Burst => {
                 let bursts = (self.profile.bursts)();

@@ -65,6 +65,15 @@ pub struct Coverage {
     /// Membership changes back to the initial voters that completed.
     #[serde(default)]
     pub memberships_restored: u64,
+    /// Episodes that delayed the client's replies to about its timeout, and
+    /// client ops whose outcome stayed unknown (over the whole run).
+    #[serde(default)]
+    pub client_delays: u64,
+    #[serde(default)]
+    pub ops_indeterminate: u64,
+    /// Episodes with a node's fsyncs slowed.
+    #[serde(default)]
+    pub slow_fsyncs: u64,
     /// Snapshots installed from a leader (a follower fell behind the log).
     pub snapshots_installed: u64,
     pub snapshots_built: u64,
@@ -86,6 +95,7 @@ impl Coverage {
             leader_changes: leader_changes(watch),
             reads_during_partition: reads_during_partition(faults, history),
             deposed_leader_samples: watch.deposed_leader_samples(),
+            ops_indeterminate: history.iter().filter(|e| e.kind == EventType::Info).count() as u64,
             ..Coverage::default()
         };
         for fault in faults {
@@ -138,6 +148,8 @@ impl Coverage {
                 self.leaders_removed += u64::from(*leader_removed);
             }
             Outcome::VotersRestored { .. } => self.memberships_restored += 1,
+            Outcome::ClientDelayed { .. } => self.client_delays += 1,
+            Outcome::FsyncSlowed { .. } => self.slow_fsyncs += 1,
             Outcome::Impaired { .. } => self.link_bursts += 1,
             _ => {}
         }
@@ -226,6 +238,9 @@ impl CoverageTotals {
             t.voters_removed += c.voters_removed;
             t.leaders_removed += c.leaders_removed;
             t.memberships_restored += c.memberships_restored;
+            t.client_delays += c.client_delays;
+            t.ops_indeterminate += c.ops_indeterminate;
+            t.slow_fsyncs += c.slow_fsyncs;
             t.reads_during_partition += c.reads_during_partition;
             t.deposed_leader_samples += c.deposed_leader_samples;
             t.rejoined_behind_purge += c.rejoined_behind_purge;
@@ -288,6 +303,13 @@ impl CoverageTotals {
                 "{} voters were removed, no membership change brought them back within its \
                  episode: do the app's add_learner and change_membership answer?",
                 t.voters_removed
+            ));
+        }
+        if t.client_delays > 0 && t.ops_indeterminate == 0 {
+            never.push(format!(
+                "{} delays of the client's replies past its timeout, no op's outcome was \
+                 unknown: does the app's client_attempt_timeout say how long its client waits?",
+                t.client_delays
             ));
         }
         if t.partitions > 0 && t.reads_during_partition == 0 {

@@ -358,3 +358,90 @@ fn membership_episodes_remove_voters_and_stop_restores_them() {
         once(seed, false);
     }
 }
+
+/// Replies delayed to past the client's 2 s attempt timeout leave a write
+/// on a kept connection of unknown outcome; once the delay is cleared writes are acknowledged
+/// again. A slowed disk gets its normal fsync back, also when the schedule
+/// ends before its episode does.
+#[test]
+fn client_delays_past_the_timeout_and_slow_fsyncs_come_and_go() {
+    use raft_sim::nemesis::{Fault, Step, Target};
+    use raft_sim::service::ClientError;
+    let runtime = Runtime::with_seed_and_config(1, madsim::Config::default());
+    runtime.block_on(async {
+        let backend = SimBackend::new().expect("simulation");
+        let cluster = Cluster::start(backend, KvApp::default(), ClusterOptions::voters(3))
+            .await
+            .expect("cluster");
+        cluster
+            .wait_for_leader(Duration::from_secs(10))
+            .await
+            .expect("a leader");
+        let step = |at_ms, episode, fault| Step {
+            at_ms,
+            episode,
+            fault,
+        };
+        let schedule = Schedule::new(vec![
+            step(
+                100,
+                0,
+                Fault::DelayPastTimeout {
+                    round_trip_permille: 1_300,
+                },
+            ),
+            step(
+                100,
+                1,
+                Fault::SlowFsync {
+                    target: Target::Node(1),
+                    latency_ms: 150,
+                },
+            ),
+            step(6_000, 0, Fault::ClearDelay),
+        ])
+        .expect("a valid schedule");
+        let normal = cluster.disk(1).expect("disk").fsync_latency();
+        let mut client = cluster.client();
+        let writer = cluster
+            .spawn_client(async move {
+                let put = |i: u32| KvCommand::Put {
+                    key: format!("k{i}"),
+                    value: format!("v{i}"),
+                };
+                // Connected before the delay: a new connection's handshake
+                // would time out instead, and that attempt is safe to retry.
+                let before = client.write(put(9)).await;
+                assert!(before.is_ok_and(|r| r.ok), "a write before the delay");
+                time::sleep(Duration::from_millis(500)).await;
+                let delayed = client.write(put(0)).await;
+                time::sleep(Duration::from_secs(7)).await;
+                (delayed, client.write(put(1)).await)
+            })
+            .expect("writer");
+        let applied = nemesis::run(&cluster, &schedule).await.expect("run");
+        assert_eq!(
+            applied[0].outcome,
+            Outcome::ClientDelayed {
+                links: 6,
+                one_way_ms: 1_300,
+                jitter_ms: 100,
+            }
+        );
+        assert_eq!(
+            applied[1].outcome,
+            Outcome::FsyncSlowed {
+                node: 1,
+                latency_ms: 150,
+            }
+        );
+        assert_eq!(applied[2].outcome, Outcome::DelayCleared { links: 6 });
+        assert_eq!(cluster.disk(1).expect("disk").fsync_latency(), normal);
+        let (delayed, after) = writer.await.expect("writer");
+        assert!(
+            matches!(delayed, Err(ClientError::Indeterminate { .. })),
+            "{delayed:?}"
+        );
+        assert!(after.is_ok_and(|r| r.ok), "a write after the delay");
+    });
+}

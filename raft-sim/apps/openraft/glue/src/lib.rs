@@ -82,6 +82,10 @@ impl App for KvMemstore {
         vec![Model::VersionedCas]
     }
 
+    fn client_attempt_timeout(&self) -> std::time::Duration {
+        remote::EXCHANGE_TIMEOUT
+    }
+
     async fn state_digest(&self, node: &Self::Handle) -> Result<StateDigest<TypeConfig>, String> {
         remote::digest_by_reads(node, "/read").await
     }
