@@ -117,7 +117,7 @@ pub fn print_summary(title: &str, summary: &Summary) {
 pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
     let t = &coverage.total;
     println!("coverage (all seeds)");
-    let rows: [(&str, String); 17] = [
+    let rows: [(&str, String); 18] = [
         ("elections (terms)", t.elections.to_string()),
         (
             "leader changes",
@@ -167,6 +167,10 @@ pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
             format!("{} ({} ops unknown)", t.client_delays, t.ops_indeterminate),
         ),
         ("fsyncs slowed", t.slow_fsyncs.to_string()),
+        (
+            "Raft RPC faults",
+            format!("{} ({} RPCs hit)", t.rpc_fault_episodes, t.rpcs_faulted),
+        ),
         ("pauses", t.pauses.to_string()),
         ("link bursts", t.link_bursts.to_string()),
         (

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use madsim_net::{LinkImpairment, Partition};
+use madsim_net::{LinkImpairment, Partition, RpcFaults};
 use serde::Serialize;
 
 use super::NodeId;
@@ -223,6 +223,12 @@ pub enum Fault {
     },
     /// Gives the node the same episode slowed its normal fsync back.
     RestoreFsync,
+    /// BUGGIFY for the Raft RPCs: every RPC the harness's network
+    /// ([`crate::network`]) sends may be dropped, duplicated or held back,
+    /// as the faults say, until the episode ends.
+    RpcFaults(RpcFaults),
+    /// Clears the RPC faults of the same episode.
+    ClearRpcFaults,
     /// Impairs every directed link between the backend's nodes for
     /// `duration_ms`, then clears them.
     ImpairBurst {
@@ -244,6 +250,7 @@ impl Fault {
             Fault::RemoveVoters { .. } => Some(Fault::RestoreVoters),
             Fault::DelayPastTimeout { .. } => Some(Fault::ClearDelay),
             Fault::SlowFsync { .. } => Some(Fault::RestoreFsync),
+            Fault::RpcFaults(_) => Some(Fault::ClearRpcFaults),
             _ => None,
         }
     }
@@ -260,6 +267,7 @@ impl Fault {
                 | Fault::RestoreVoters
                 | Fault::ClearDelay
                 | Fault::RestoreFsync
+                | Fault::ClearRpcFaults
         )
     }
 
@@ -336,6 +344,15 @@ impl fmt::Display for Fault {
                 write!(f, "slow the fsyncs of {target} to {latency_ms} ms")
             }
             Fault::RestoreFsync => f.write_str("restore the slowed disk's fsync"),
+            Fault::RpcFaults(faults) => write!(
+                f,
+                "Raft RPCs: drop {}%, duplicate {}%, delay {}% by up to {} us",
+                faults.drop_percent,
+                faults.duplicate_percent,
+                faults.delay_percent,
+                faults.delay_max_us
+            ),
+            Fault::ClearRpcFaults => f.write_str("Raft RPCs delivered as sent again"),
             Fault::ImpairBurst {
                 impairment,
                 duration_ms,

@@ -5,8 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use madsim_net::LinkImpairment;
 use madsim_net::rand::Rng;
+use madsim_net::{LinkImpairment, RpcFaults};
 use serde::Serialize;
 
 use super::fault::{Fault, PartitionKind, Rejoin, Target, ring_radius};
@@ -92,6 +92,8 @@ enum Kind {
     DelayPastTimeout,
     /// A node's fsyncs slowed for the hold.
     SlowFsync(Target),
+    /// Raft RPCs dropped, duplicated and delayed at random.
+    RpcFaults,
     Burst,
 }
 
@@ -119,6 +121,7 @@ impl Kind {
             Kind::DelayPastTimeout => "client-delay-past-timeout",
             Kind::SlowFsync(Target::Leader) => "slow-fsync-leader",
             Kind::SlowFsync(_) => "slow-fsync-node",
+            Kind::RpcFaults => "raft-rpc-faults",
             Kind::Burst => "link-burst",
         }
     }
@@ -139,6 +142,10 @@ pub struct SwarmDraw {
     /// Faults in force at once, at most.
     pub max_concurrent: usize,
 }
+
+/// The longest a delayed Raft RPC may be held, ms: from a few heartbeats
+/// to about an election timeout.
+const RPC_DELAY_MAX_MS: (u64, u64) = (50, 500);
 
 /// A slowed disk's fsync latency, ms (a busy disk, not a dead one).
 const SLOW_FSYNC_MS: (u64, u64) = (20, 200);
@@ -179,6 +186,7 @@ const STANDARD_KINDS: &[(Kind, u32)] = &[
     (Kind::RemoveVoters(Target::RandomFollower), 1),
     (Kind::DelayPastTimeout, 2),
     (Kind::SlowFsync(Target::Leader), 1),
+    (Kind::RpcFaults, 1),
     (Kind::Burst, 1),
 ];
 
@@ -209,6 +217,7 @@ const HOSTILE_KINDS: &[(Kind, u32)] = &[
     (Kind::DelayPastTimeout, 1),
     (Kind::SlowFsync(Target::Leader), 1),
     (Kind::SlowFsync(Target::Node(0)), 1),
+    (Kind::RpcFaults, 2),
     (Kind::Burst, 3),
 ];
 
@@ -543,7 +552,7 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
                 | Kind::KillToRejoin(..)
                 | Kind::Pause(_)
                 | Kind::RemoveVoters(_) => n >= 3,
-                Kind::SlowFsync(_) => n >= 1,
+                Kind::SlowFsync(_) | Kind::RpcFaults => n >= 1,
                 // Its links would fight a burst's over the client's.
                 Kind::DelayPastTimeout => n >= 1 && !burst_active,
                 Kind::CrashAll | Kind::CrashAllAfterAck => n >= 1,
@@ -620,6 +629,12 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
                 target: self.target(target),
                 latency_ms: self.rng.gen_range(SLOW_FSYNC_MS.0..=SLOW_FSYNC_MS.1),
             },
+            Kind::RpcFaults => Fault::RpcFaults(RpcFaults {
+                drop_percent: f64::from(self.rng.gen_range(1..=10u32)),
+                duplicate_percent: f64::from(self.rng.gen_range(0..=10u32)),
+                delay_percent: f64::from(self.rng.gen_range(0..=30u32)),
+                delay_max_us: 1_000 * self.rng.gen_range(RPC_DELAY_MAX_MS.0..=RPC_DELAY_MAX_MS.1),
+            }),
             Kind::Burst => {
                 let bursts = (self.profile.bursts)();
                 let impairment = bursts[self.rng.gen_range(0..bursts.len())];

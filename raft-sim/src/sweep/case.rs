@@ -183,6 +183,9 @@ pub async fn run_case_traced<B: NetBackend, A: App>(
         .collect();
     let mut coverage = Coverage::measure(&driven.watch, &driven.applied, &disks, &driven.history);
     coverage.log_entries_compared = agreement.map_or(0, |a| a.logs.entries_matched);
+    let counters = cluster.backend.injector().counters();
+    coverage.rpcs_faulted =
+        counters.rpcs_dropped + counters.rpcs_duplicated + counters.rpcs_delayed;
     let fault_count = driven.applied.len() as u64;
     let events = if keep_events {
         cluster.backend.events()

@@ -71,6 +71,12 @@ pub struct Coverage {
     pub client_delays: u64,
     #[serde(default)]
     pub ops_indeterminate: u64,
+    /// Episodes of Raft RPC faults, and the RPCs they dropped, duplicated or
+    /// delayed (an app whose network does not ask the injector sees none).
+    #[serde(default)]
+    pub rpc_fault_episodes: u64,
+    #[serde(default)]
+    pub rpcs_faulted: u64,
     /// Episodes with a node's fsyncs slowed.
     #[serde(default)]
     pub slow_fsyncs: u64,
@@ -150,6 +156,7 @@ impl Coverage {
             Outcome::VotersRestored { .. } => self.memberships_restored += 1,
             Outcome::ClientDelayed { .. } => self.client_delays += 1,
             Outcome::FsyncSlowed { .. } => self.slow_fsyncs += 1,
+            Outcome::RpcFaulted => self.rpc_fault_episodes += 1,
             Outcome::Impaired { .. } => self.link_bursts += 1,
             _ => {}
         }
@@ -241,6 +248,8 @@ impl CoverageTotals {
             t.client_delays += c.client_delays;
             t.ops_indeterminate += c.ops_indeterminate;
             t.slow_fsyncs += c.slow_fsyncs;
+            t.rpc_fault_episodes += c.rpc_fault_episodes;
+            t.rpcs_faulted += c.rpcs_faulted;
             t.reads_during_partition += c.reads_during_partition;
             t.deposed_leader_samples += c.deposed_leader_samples;
             t.rejoined_behind_purge += c.rejoined_behind_purge;
@@ -310,6 +319,14 @@ impl CoverageTotals {
                 "{} delays of the client's replies past its timeout, no op's outcome was \
                  unknown: does the app's client_attempt_timeout say how long its client waits?",
                 t.client_delays
+            ));
+        }
+        if t.rpc_fault_episodes > 0 && t.rpcs_faulted == 0 {
+            never.push(format!(
+                "{} episodes of Raft RPC faults, no RPC was dropped, duplicated or delayed: \
+                 does the app's network ask the injector (raft_sim::network does; an HTTP \
+                 app's own network does not)?",
+                t.rpc_fault_episodes
             ));
         }
         if t.partitions > 0 && t.reads_during_partition == 0 {

@@ -359,9 +359,22 @@ fn membership_episodes_remove_voters_and_stop_restores_them() {
     }
 }
 
+/// A cluster of `voters` KV nodes in the simulation, once it has a leader.
+async fn led_cluster(voters: usize) -> Cluster<SimBackend, KvApp> {
+    let backend = SimBackend::new().expect("simulation");
+    let cluster = Cluster::start(backend, KvApp::default(), ClusterOptions::voters(voters))
+        .await
+        .expect("cluster");
+    cluster
+        .wait_for_leader(Duration::from_secs(10))
+        .await
+        .expect("a leader");
+    cluster
+}
+
 /// Replies delayed to past the client's 2 s attempt timeout leave a write
-/// on a kept connection of unknown outcome; once the delay is cleared writes are acknowledged
-/// again. A slowed disk gets its normal fsync back, also when the schedule
+/// on a kept connection of unknown outcome; once the delay is cleared
+/// writes are acknowledged again. A slowed disk gets its normal fsync back, also when the schedule
 /// ends before its episode does.
 #[test]
 fn client_delays_past_the_timeout_and_slow_fsyncs_come_and_go() {
@@ -369,14 +382,7 @@ fn client_delays_past_the_timeout_and_slow_fsyncs_come_and_go() {
     use raft_sim::service::ClientError;
     let runtime = Runtime::with_seed_and_config(1, madsim::Config::default());
     runtime.block_on(async {
-        let backend = SimBackend::new().expect("simulation");
-        let cluster = Cluster::start(backend, KvApp::default(), ClusterOptions::voters(3))
-            .await
-            .expect("cluster");
-        cluster
-            .wait_for_leader(Duration::from_secs(10))
-            .await
-            .expect("a leader");
+        let cluster = led_cluster(3).await;
         let step = |at_ms, episode, fault| Step {
             at_ms,
             episode,
@@ -443,5 +449,49 @@ fn client_delays_past_the_timeout_and_slow_fsyncs_come_and_go() {
             "{delayed:?}"
         );
         assert!(after.is_ok_and(|r| r.ok), "a write after the delay");
+    });
+}
+
+/// An episode of Raft RPC faults drops, duplicates and delays RPCs of the
+/// harness's network while it lasts, and none after it ended.
+#[test]
+fn rpc_fault_episodes_hit_raft_rpcs_until_cleared() {
+    use madsim_net::RpcFaults;
+    use raft_sim::nemesis::{Fault, Step};
+    let runtime = Runtime::with_seed_and_config(3, madsim::Config::default());
+    runtime.block_on(async {
+        let cluster = led_cluster(3).await;
+        let faults = RpcFaults {
+            drop_percent: 20.0,
+            duplicate_percent: 10.0,
+            delay_percent: 20.0,
+            delay_max_us: 100_000,
+        };
+        let schedule = Schedule::new(vec![
+            Step {
+                at_ms: 100,
+                episode: 0,
+                fault: Fault::RpcFaults(faults),
+            },
+            Step {
+                at_ms: 2_000,
+                episode: 0,
+                fault: Fault::ClearRpcFaults,
+            },
+        ])
+        .expect("a valid schedule");
+        let applied = nemesis::run(&cluster, &schedule).await.expect("run");
+        assert_eq!(applied[0].outcome, Outcome::RpcFaulted);
+        assert_eq!(applied[1].outcome, Outcome::RpcFaultsCleared);
+        let hit =
+            |c: madsim_net::trace::Counters| (c.rpcs_dropped, c.rpcs_duplicated, c.rpcs_delayed);
+        let during = hit(cluster.backend.injector().counters());
+        assert!(during.0 > 0 && during.1 > 0 && during.2 > 0, "{during:?}");
+        time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(hit(cluster.backend.injector().counters()), during);
+        nemesis::stop(&cluster).await.expect("stop");
+        invariants::liveness(&cluster, RECOVERY)
+            .await
+            .expect("liveness");
     });
 }
