@@ -1320,6 +1320,14 @@ async fn restore_once<K: ClusterControl>(
         return Ok(None);
     };
     let voters: BTreeSet<NodeId> = configs.iter().flatten().copied().collect();
+    // A leader that committed its own removal still reports `Leader` until
+    // it steps down (`removed_leader_step_down`), but openraft 0.10 may not
+    // be asked for a membership change then: it debug-asserts
+    // ("Only leader is allowed to call update_effective_membership()").
+    // Wait for its successor instead.
+    if !voters.contains(&leader) {
+        return Ok(None);
+    }
     let missing: Vec<NodeId> = initial.difference(&voters).copied().collect();
     for &id in &missing {
         cluster.add_learner(leader, id).await?;
