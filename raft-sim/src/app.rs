@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
 use openraft::storage::RaftStateMachine;
-use openraft::type_config::alias::LogIdOf;
+use openraft::type_config::alias::{LogIdOf, StoredMembershipOf};
 use openraft::{Config, Raft, RaftMetrics, RaftTypeConfig};
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -178,7 +178,19 @@ pub trait RaftHandle<C: SimTypes>: Clone + Send + Sync + 'static {
     /// Asks the node, if it leads, to hand the lead to node `to` (it stops
     /// taking writes and `to` runs an election once its log caught up).
     fn transfer_leader(&self, to: u64) -> impl Future<Output = Result<(), String>> + Send;
+    /// What the state machine itself says it applied
+    /// (`RaftStateMachine::applied_state`: the last log id and the last
+    /// membership), or `None` where the handle cannot reach it (an app
+    /// behind HTTP).
+    fn applied_state(
+        &self,
+    ) -> impl Future<Output = Result<Option<AppliedState<C>>, String>> + Send {
+        async { Ok(None) }
+    }
 }
+
+/// A state machine's record of what it applied.
+pub type AppliedState<C> = (Option<LogIdOf<C>>, StoredMembershipOf<C>);
 
 impl<C, SM> RaftHandle<C> for Raft<C, SM>
 where
@@ -225,6 +237,14 @@ where
             .transfer_leader(to)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    async fn applied_state(&self) -> Result<Option<AppliedState<C>>, String> {
+        let state = self
+            .with_state_machine(|sm: &mut SM| Box::pin(async move { sm.applied_state().await }))
+            .await
+            .map_err(|e| e.to_string())?;
+        state.map(Some).map_err(|e| e.to_string())
     }
 }
 

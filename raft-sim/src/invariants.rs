@@ -7,10 +7,13 @@
 //!   agreement, read from the nodes' disks;
 //! - [`state_machines_agree`]: every node's state machine, at the same
 //!   applied log id, has the same digest (the app's [`App::state_digest`]);
+//! - [`memberships_agree`]: at the same applied log id, every node knows
+//!   the same committed membership (openraft's own view, whatever the app's
+//!   digest covers);
 //! - [`liveness`]: once the nemesis stopped, a leader is elected and a
 //!   write commits within a bound.
 //!
-//! [`applied_prefixes_agree`] runs the log and state-machine checks after
+//! [`applied_prefixes_agree`] runs the log, state-machine and membership checks after
 //! waiting for the nodes to converge.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,7 +32,7 @@ use openraft::vote::RaftLeaderId;
 use serde::Serialize;
 
 use crate::SimTypes;
-use crate::app::App;
+use crate::app::{App, RaftHandle};
 use crate::cluster::{Cluster, ClusterError};
 use crate::store::{Disk, MAX_LOG_ENTRIES};
 
@@ -85,6 +88,30 @@ pub enum Violation {
         applied: String,
         state_bytes: [usize; 2],
         first_difference_at_byte: usize,
+    },
+    /// Two nodes that applied the same log know different committed
+    /// memberships (one forgot or mislaid a membership entry).
+    MembershipsDiffer {
+        nodes: [NodeId; 2],
+        applied: String,
+        memberships: [String; 2],
+    },
+    /// A node's state machine reports another last membership than its
+    /// Raft committed at the same applied log id: the app mislaid a
+    /// membership entry (in `apply`, a snapshot, or an install).
+    StateMachineMembership {
+        node: NodeId,
+        applied: String,
+        state_machine: String,
+        raft: String,
+    },
+    /// After the nemesis restored the initial voters and a write committed,
+    /// a node's Raft knows another committed voter set.
+    MembershipLost {
+        node: NodeId,
+        applied: String,
+        voters: String,
+        expected: String,
     },
     /// The nodes did not reach the same applied state in time.
     NotConverged { within_ms: u64, detail: String },
@@ -152,6 +179,35 @@ impl fmt::Display for Violation {
                 f,
                 "state machine safety: nodes {a} and {b} both applied up to {applied} but their states differ \
                  ({sa} vs {sb} bytes, first difference at byte {first_difference_at_byte})"
+            ),
+            Violation::MembershipsDiffer {
+                nodes: [a, b],
+                applied,
+                memberships: [ma, mb],
+            } => write!(
+                f,
+                "membership agreement: nodes {a} and {b} both applied up to {applied} but node {a} \
+                 knows the committed membership {ma} and node {b} {mb}"
+            ),
+            Violation::StateMachineMembership {
+                node,
+                applied,
+                state_machine,
+                raft,
+            } => write!(
+                f,
+                "membership agreement: node {node} applied up to {applied}; its state machine's last \
+                 membership is {state_machine} but its Raft committed {raft}"
+            ),
+            Violation::MembershipLost {
+                node,
+                applied,
+                voters,
+                expected,
+            } => write!(
+                f,
+                "membership agreement: node {node} applied up to {applied} after the initial voters \
+                 {expected} were restored, but its Raft's committed voters are {voters}"
             ),
             Violation::NotConverged { within_ms, detail } => {
                 write!(f, "nodes did not converge within {within_ms} ms: {detail}")
@@ -684,9 +740,10 @@ pub struct AgreementReport {
     pub state: StateReport,
 }
 
-/// After the run: waits (up to `within`) for every node to apply the same
-/// log, then checks the logs on disk ([`logs_agree`]) and the state
-/// machines ([`state_machines_agree`]).
+/// After the run, once [`crate::nemesis::stop`] restored the initial
+/// voters: waits (up to `within`) for every node to apply the same log,
+/// then checks the logs on disk ([`logs_agree`]), the memberships
+/// ([`memberships_agree`]) and the state machines ([`state_machines_agree`]).
 pub async fn applied_prefixes_agree<B: NetBackend, A: App>(
     cluster: &Cluster<B, A>,
     within: Duration,
@@ -694,8 +751,101 @@ pub async fn applied_prefixes_agree<B: NetBackend, A: App>(
     let started = Instant::now();
     converge(cluster, within).await?;
     let logs = logs_agree(cluster)?;
+    // Membership first: where both break, its report names the cause.
+    memberships_agree(cluster, within.saturating_sub(started.elapsed())).await?;
     let state = state_machines_agree(cluster, within.saturating_sub(started.elapsed())).await?;
     Ok(AgreementReport { logs, state })
+}
+
+/// Once every node applied the same log id ([`converge`]), compares the
+/// committed memberships the nodes' Rafts report, with each other and with
+/// what each state machine says it applied last (where the handle reaches
+/// it). A membership entry lives in the log, in the state machine's
+/// applied state and in every snapshot: an app that drops it in one of them
+/// leaves a node that restarted or installed a snapshot with another
+/// membership than its peers, or than its own Raft, at the same log
+/// position. Metrics a poll old can differ for a moment, so a difference
+/// must outlast a few heartbeats (converging again each time).
+pub async fn memberships_agree<B: NetBackend, A: App>(
+    cluster: &Cluster<B, A>,
+    within: Duration,
+) -> Result<(), Violation> {
+    const ROUNDS: usize = 4;
+    let deadline = Instant::now() + within;
+    let heartbeat = Duration::from_millis(cluster.raft_config().heartbeat_interval);
+    let mut difference = Violation::NotConverged {
+        within_ms: millis(within),
+        detail: "no membership compared".into(),
+    };
+    for _ in 0..ROUNDS {
+        let applied = converge(cluster, deadline.saturating_duration_since(Instant::now())).await?;
+        match membership_difference(cluster, &applied).await? {
+            None => return Ok(()),
+            Some(violation) => difference = violation,
+        }
+        time::sleep(heartbeat).await;
+    }
+    Err(difference)
+}
+
+/// The first membership difference among the nodes that applied `applied`
+/// (called after [`crate::nemesis::stop`] restored the initial voters).
+async fn membership_difference<B: NetBackend, A: App>(
+    cluster: &Cluster<B, A>,
+    applied: &Option<LogIdOf<A::C>>,
+) -> Result<Option<Violation>, Violation> {
+    const CHECK: &str = "membership agreement";
+    let expected = cluster.initial_voters();
+    let mut reference: Option<(NodeId, String)> = None;
+    for id in cluster.node_ids() {
+        let Some(m) = cluster.metrics(id) else {
+            continue;
+        };
+        if m.last_applied != *applied {
+            continue;
+        }
+        let committed = m.committed_membership_config.to_string();
+        let voters = m
+            .committed_membership_config
+            .membership()
+            .get_joint_config();
+        if voters != std::slice::from_ref(expected) {
+            return Ok(Some(Violation::MembershipLost {
+                node: id,
+                applied: show(applied.as_ref()),
+                voters: format!("{voters:?}"),
+                expected: format!("{expected:?}"),
+            }));
+        }
+        let raft = cluster.raft(id).await.map_err(|e| unverifiable(CHECK, e))?;
+        let own = raft
+            .applied_state()
+            .await
+            .map_err(|e| unverifiable(CHECK, format!("node {id}: {e}")))?;
+        if let Some((sm_applied, sm_membership)) = own
+            && sm_applied == *applied
+            && sm_membership != *m.committed_membership_config
+        {
+            return Ok(Some(Violation::StateMachineMembership {
+                node: id,
+                applied: show(applied.as_ref()),
+                state_machine: sm_membership.to_string(),
+                raft: committed,
+            }));
+        }
+        match &reference {
+            None => reference = Some((id, committed)),
+            Some((first, membership)) if *membership != committed => {
+                return Ok(Some(Violation::MembershipsDiffer {
+                    nodes: [*first, id],
+                    applied: show(applied.as_ref()),
+                    memberships: [membership.clone(), committed],
+                }));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(None)
 }
 
 // ---------------------------------------------------------------------------

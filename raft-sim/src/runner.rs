@@ -117,7 +117,7 @@ pub fn print_summary(title: &str, summary: &Summary) {
 pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
     let t = &coverage.total;
     println!("coverage (all seeds)");
-    let rows: [(&str, String); 18] = [
+    let rows: [(&str, String); 19] = [
         ("elections (terms)", t.elections.to_string()),
         (
             "leader changes",
@@ -152,6 +152,13 @@ pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
             format!(
                 "{} ({} by snapshot)",
                 t.rejoined_behind_purge, t.caught_up_by_snapshot
+            ),
+        ),
+        (
+            "restarted from snapshot",
+            format!(
+                "{} (of {} tried)",
+                t.restarted_from_snapshot, t.own_snapshot_restarts
             ),
         ),
         ("leader powered on last", t.leader_held_back.to_string()),

@@ -188,13 +188,14 @@ fn build_baseline(root: &Path, bench_dir: &Path, rev: &str) -> Result<PathBuf> {
 }
 
 /// The KV app's planted bugs and the models they are hunted under.
-const BUGS: [&str; 6] = [
+const BUGS: [&str; 7] = [
     "stale-read",
     "forget-vote",
     "early-ack",
     "lost-applied",
     "retry-ambiguous",
     "snapshot-keeps-state",
+    "snapshot-drops-membership",
 ];
 /// The bugs the baseline binary knows (the others are measured now only).
 const BASELINE_BUGS: [&str; 4] = ["stale-read", "forget-vote", "early-ack", "lost-applied"];

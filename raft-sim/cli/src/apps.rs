@@ -72,8 +72,9 @@ pub struct AppFlags {
     #[arg(long, default_value = "kv")]
     pub app: AppName,
     /// Switch on a planted bug (tests of the checker). kv: stale-read,
-    /// forget-vote, early-ack, lost-applied, retry-ambiguous or
-    /// snapshot-keeps-state; openraft-kv-memstore: local-read. Repeatable.
+    /// forget-vote, early-ack, lost-applied, retry-ambiguous,
+    /// snapshot-keeps-state or snapshot-drops-membership;
+    /// openraft-kv-memstore: local-read. Repeatable.
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
 }

@@ -508,6 +508,9 @@ struct Executor<'c, K: ClusterControl> {
     down: BTreeSet<NodeId>,
     /// Voters a membership change took out, by episode.
     removed: BTreeMap<u32, Vec<NodeId>>,
+    /// Whether the node killed to restart from its own snapshot had
+    /// snapshot and purged first, by episode.
+    compacted: BTreeMap<u32, bool>,
     /// The episode whose RPC faults are in force.
     rpc_faulted: Option<u32>,
     /// Slowed disks by episode: the node and its normal fsync latency.
@@ -529,6 +532,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             stragglers: BTreeMap::new(),
             down: BTreeSet::new(),
             removed: BTreeMap::new(),
+            compacted: BTreeMap::new(),
             slowed: BTreeMap::new(),
             rpc_faulted: None,
             impaired: None,
@@ -539,6 +543,9 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         match &step.fault {
             Fault::Partition(kind) => self.partition(step.episode, kind).await,
             Fault::Heal => self.heal(step.episode).await,
+            Fault::KillToRejoin(target, Rejoin::FromOwnSnapshot) => {
+                self.compact_and_kill(step.episode, *target).await
+            }
             Fault::Kill(target) | Fault::KillToRejoin(target, _) => {
                 self.take_down(step.episode, *target, true).await
             }
@@ -611,8 +618,11 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
 
     async fn rejoin(&mut self, episode: u32, rejoin: Rejoin) -> Outcome {
         let purged = match rejoin {
-            Rejoin::TakeLead => None,
-            Rejoin::BehindSnapshot => self.snapshot_and_purge().await,
+            Rejoin::TakeLead | Rejoin::FromOwnSnapshot => None,
+            Rejoin::BehindSnapshot => match self.leader().await {
+                Some(leader) => self.snapshot_and_purge(leader).await,
+                None => None,
+            },
         };
         let node = match self.bring_up(episode, true).await {
             Outcome::Restarted { node } => node,
@@ -622,6 +632,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             (Rejoin::TakeLead, _) => self.hand_lead_to(node).await,
             (Rejoin::BehindSnapshot, Some(purged)) => self.snapshot_reaches(node, purged).await,
             (Rejoin::BehindSnapshot, None) => false,
+            (Rejoin::FromOwnSnapshot, _) => self.compacted.remove(&episode).unwrap_or(false),
         };
         Outcome::Rejoined {
             node,
@@ -630,14 +641,25 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         }
     }
 
-    /// Has the leader snapshot what it applied and purge its log up to
-    /// there; returns the index purged, if it got that far within the
-    /// leader wait.
-    async fn snapshot_and_purge(&self) -> Option<u64> {
+    /// Has `node` snapshot what it applied and purge its log up to there,
+    /// then kills it: it must restart from that snapshot.
+    async fn compact_and_kill(&mut self, episode: u32, target: Target) -> Outcome {
+        let node = match self.resolve(target).await {
+            Ok(node) => node,
+            Err(reason) => return skipped(reason),
+        };
+        let compacted = self.snapshot_and_purge(node).await.is_some();
+        self.compacted.insert(episode, compacted);
+        self.down_node(episode, node, true).await
+    }
+
+    /// Has `leader` (or any node) snapshot what it applied and purge its
+    /// log up to there; returns the index purged, if it got that far
+    /// within the leader wait.
+    async fn snapshot_and_purge(&self, leader: NodeId) -> Option<u64> {
         // openraft purges no entry a replication to the down node still
         // has in flight: the purge waits for that send to fail.
         let deadline = Instant::now() + SNAPSHOT_WAITS * self.leader_wait;
-        let leader = self.leader().await?;
         let applied = self.cluster.progress(leader)?.applied;
         self.cluster.trigger_snapshot(leader).await.ok()?;
         let snapshot = self
@@ -817,10 +839,14 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
     }
 
     async fn take_down(&mut self, episode: u32, target: Target, kill: bool) -> Outcome {
-        let node = match self.resolve(target).await {
-            Ok(node) => node,
-            Err(reason) => return skipped(reason),
-        };
+        match self.resolve(target).await {
+            Ok(node) => self.down_node(episode, node, kill).await,
+            Err(reason) => skipped(reason),
+        }
+    }
+
+    /// Kills or pauses `node`, held down until the episode's end.
+    async fn down_node(&mut self, episode: u32, node: NodeId, kill: bool) -> Outcome {
         let outcome = if kill {
             self.cluster
                 .kill(node, None)

@@ -149,6 +149,10 @@ pub enum Rejoin {
     /// While it is down the leader snapshots and purges its log, so the
     /// node can only catch up by installing a snapshot.
     BehindSnapshot,
+    /// Just before it is killed the node snapshots and purges its own log,
+    /// so it restarts from its snapshot: what a snapshot holds (data,
+    /// applied position, membership) must be all the state machine needs.
+    FromOwnSnapshot,
 }
 
 impl fmt::Display for Rejoin {
@@ -156,6 +160,7 @@ impl fmt::Display for Rejoin {
         f.write_str(match self {
             Rejoin::TakeLead => "and take the lead",
             Rejoin::BehindSnapshot => "behind a purged log (catch up by snapshot)",
+            Rejoin::FromOwnSnapshot => "from its own snapshot (its log purged before the kill)",
         })
     }
 }

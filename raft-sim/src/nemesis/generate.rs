@@ -112,6 +112,7 @@ impl Kind {
             Kind::KillAfterAck(_) => "kill-leader-after-ack",
             Kind::KillToRejoin(_, Rejoin::TakeLead) => "kill-follower-then-lead",
             Kind::KillToRejoin(_, Rejoin::BehindSnapshot) => "kill-follower-behind-snapshot",
+            Kind::KillToRejoin(_, Rejoin::FromOwnSnapshot) => "kill-restart-from-own-snapshot",
             Kind::Pause(Target::Leader) => "pause-leader",
             Kind::Pause(_) => "pause-follower",
             Kind::CrashAll => "power-loss",
@@ -179,6 +180,10 @@ const STANDARD_KINDS: &[(Kind, u32)] = &[
         Kind::KillToRejoin(Target::RandomFollower, Rejoin::BehindSnapshot),
         2,
     ),
+    (
+        Kind::KillToRejoin(Target::Node(0), Rejoin::FromOwnSnapshot),
+        2,
+    ),
     (Kind::Pause(Target::RandomFollower), 1),
     (Kind::CrashAll, 1),
     (Kind::CrashAllAfterAck, 3),
@@ -206,6 +211,10 @@ const HOSTILE_KINDS: &[(Kind, u32)] = &[
     ),
     (
         Kind::KillToRejoin(Target::RandomFollower, Rejoin::BehindSnapshot),
+        1,
+    ),
+    (
+        Kind::KillToRejoin(Target::Node(0), Rejoin::FromOwnSnapshot),
         1,
     ),
     (Kind::Pause(Target::Leader), 2),

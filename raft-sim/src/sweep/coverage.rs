@@ -46,6 +46,12 @@ pub struct Coverage {
     pub rejoined_behind_purge: u64,
     #[serde(default)]
     pub caught_up_by_snapshot: u64,
+    /// Nodes killed to restart from their own snapshot, and of those the
+    /// ones whose snapshot and purge were done before the kill.
+    #[serde(default)]
+    pub own_snapshot_restarts: u64,
+    #[serde(default)]
+    pub restarted_from_snapshot: u64,
     /// Reads answered while a partition was in force.
     #[serde(default)]
     pub reads_during_partition: u64,
@@ -141,6 +147,14 @@ impl Coverage {
             } => {
                 self.rejoined_behind_purge += 1;
                 self.caught_up_by_snapshot += u64::from(*reached);
+            }
+            Outcome::Rejoined {
+                rejoin: Rejoin::FromOwnSnapshot,
+                reached,
+                ..
+            } => {
+                self.own_snapshot_restarts += 1;
+                self.restarted_from_snapshot += u64::from(*reached);
             }
             Outcome::RestartedAll { held_back, .. } => {
                 self.leader_held_back += u64::from(held_back.is_some())
@@ -254,6 +268,8 @@ impl CoverageTotals {
             t.deposed_leader_samples += c.deposed_leader_samples;
             t.rejoined_behind_purge += c.rejoined_behind_purge;
             t.caught_up_by_snapshot += c.caught_up_by_snapshot;
+            t.own_snapshot_restarts += c.own_snapshot_restarts;
+            t.restarted_from_snapshot += c.restarted_from_snapshot;
             t.snapshots_installed += c.snapshots_installed;
             t.snapshots_built += c.snapshots_built;
             t.log_entries_compared += c.log_entries_compared;
@@ -305,6 +321,13 @@ impl CoverageTotals {
                  harness trigger the app's snapshots and purges (an HTTP app has no route \
                  for them)?",
                 t.rejoined_behind_purge
+            ));
+        }
+        if t.own_snapshot_restarts > 0 && t.restarted_from_snapshot == 0 {
+            never.push(format!(
+                "{} nodes were to restart from their own snapshot, none had snapshot and \
+                 purged first: can the harness trigger the app's snapshots and purges?",
+                t.own_snapshot_restarts
             ));
         }
         if t.voters_removed > 0 && t.memberships_restored == 0 {
@@ -409,6 +432,7 @@ mod tests {
         let faults = [
             rejoin(Rejoin::TakeLead, false),
             rejoin(Rejoin::BehindSnapshot, false),
+            rejoin(Rejoin::FromOwnSnapshot, false),
         ];
         let seed = Coverage::measure(
             &LeaderWatch::with_one_leader_per_term(true),
@@ -419,6 +443,10 @@ mod tests {
         assert_eq!((seed.handed_lead, seed.took_lead), (1, 0));
         assert_eq!(
             (seed.rejoined_behind_purge, seed.caught_up_by_snapshot),
+            (1, 0)
+        );
+        assert_eq!(
+            (seed.own_snapshot_restarts, seed.restarted_from_snapshot),
             (1, 0)
         );
         let never = CoverageTotals::add_up([&seed], true).never;
@@ -432,10 +460,16 @@ mod tests {
                 .iter()
                 .any(|n| n.contains("none caught up by snapshot"))
         );
+        assert!(
+            never
+                .iter()
+                .any(|n| n.contains("none had snapshot and purged first"))
+        );
 
         let reached = [
             rejoin(Rejoin::TakeLead, true),
             rejoin(Rejoin::BehindSnapshot, true),
+            rejoin(Rejoin::FromOwnSnapshot, true),
         ];
         let seed = Coverage::measure(
             &LeaderWatch::with_one_leader_per_term(true),
@@ -444,10 +478,8 @@ mod tests {
             &[],
         );
         let never = CoverageTotals::add_up([&seed], true).never;
-        assert!(
-            !never
-                .iter()
-                .any(|n| n.contains("took it") || n.contains("by snapshot"))
-        );
+        assert!(!never.iter().any(|n| n.contains("took it")
+            || n.contains("by snapshot")
+            || n.contains("purged first")));
     }
 }

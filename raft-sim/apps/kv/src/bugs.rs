@@ -30,15 +30,21 @@ pub enum Bug {
     /// Installing a snapshot sent by the leader takes its applied index and
     /// membership but keeps the node's old data.
     SnapshotKeepsState,
+    /// Installing a snapshot takes its data and applied index but keeps the
+    /// membership the node had applied before, so the state machine (and
+    /// every snapshot it builds, and a restart from it) reports a stale
+    /// membership until the next membership entry is applied.
+    SnapshotDropsMembership,
 }
 
-pub const ALL: [Bug; 6] = [
+pub const ALL: [Bug; 7] = [
     Bug::StaleRead,
     Bug::ForgetVote,
     Bug::EarlyAck,
     Bug::LostApplied,
     Bug::RetryAmbiguous,
     Bug::SnapshotKeepsState,
+    Bug::SnapshotDropsMembership,
 ];
 
 impl Bug {
@@ -50,6 +56,7 @@ impl Bug {
             Bug::LostApplied => "lost-applied",
             Bug::RetryAmbiguous => "retry-ambiguous",
             Bug::SnapshotKeepsState => "snapshot-keeps-state",
+            Bug::SnapshotDropsMembership => "snapshot-drops-membership",
         }
     }
 }
@@ -81,6 +88,8 @@ pub struct Bugs {
     pub retry_ambiguous: bool,
     #[serde(default)]
     pub snapshot_keeps_state: bool,
+    #[serde(default)]
+    pub snapshot_drops_membership: bool,
 }
 
 impl Bugs {
@@ -96,6 +105,7 @@ impl Bugs {
             Bug::LostApplied => self.lost_applied = true,
             Bug::RetryAmbiguous => self.retry_ambiguous = true,
             Bug::SnapshotKeepsState => self.snapshot_keeps_state = true,
+            Bug::SnapshotDropsMembership => self.snapshot_drops_membership = true,
         }
         self
     }

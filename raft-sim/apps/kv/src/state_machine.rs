@@ -375,6 +375,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             // Planted bug: the snapshot's position is taken, its data is not.
             state.last_applied = restored.last_applied;
             state.last_membership = restored.last_membership;
+        } else if self.bugs.snapshot_drops_membership {
+            // Planted bug: everything but the membership is taken.
+            let kept = std::mem::take(&mut state.last_membership);
+            *state = restored;
+            state.last_membership = kept;
         } else {
             *state = restored;
         }

@@ -361,8 +361,13 @@ fn membership_episodes_remove_voters_and_stop_restores_them() {
 
 /// A cluster of `voters` KV nodes in the simulation, once it has a leader.
 async fn led_cluster(voters: usize) -> Cluster<SimBackend, KvApp> {
+    led_cluster_of(KvApp::default(), voters).await
+}
+
+/// A cluster of `app` with `voters` voters, once it has a leader.
+async fn led_cluster_of(app: KvApp, voters: usize) -> Cluster<SimBackend, KvApp> {
     let backend = SimBackend::new().expect("simulation");
-    let cluster = Cluster::start(backend, KvApp::default(), ClusterOptions::voters(voters))
+    let cluster = Cluster::start(backend, app, ClusterOptions::voters(voters))
         .await
         .expect("cluster");
     cluster
@@ -494,4 +499,84 @@ fn rpc_fault_episodes_hit_raft_rpcs_until_cleared() {
             .await
             .expect("liveness");
     });
+}
+
+/// A node that snapshots and purges its own log before it is killed
+/// restarts from that snapshot; a state machine that drops the membership
+/// when it installs a snapshot (the planted `snapshot-drops-membership`)
+/// then disagrees with its own Raft, and the membership check says so.
+#[test]
+fn restart_from_own_snapshot_exposes_a_mislaid_membership() {
+    use example_kv::bugs::{Bug, Bugs};
+    use raft_sim::nemesis::{Fault, Rejoin, Step, Target};
+    for bugs in [
+        Bugs::none(),
+        Bugs::none().with(Bug::SnapshotDropsMembership),
+    ] {
+        let runtime = Runtime::with_seed_and_config(1, madsim::Config::default());
+        let verdict = runtime.block_on(async move {
+            let cluster = led_cluster_of(KvApp::with_bugs(bugs), 3).await;
+            let mut client = cluster.client();
+            let writer = cluster
+                .spawn_client(async move {
+                    for i in 0..20 {
+                        let put = KvCommand::Put {
+                            key: format!("k{i}"),
+                            value: format!("v{i}"),
+                        };
+                        assert!(client.write(put).await.is_ok_and(|r| r.ok), "write {i}");
+                    }
+                })
+                .expect("writer");
+            writer.await.expect("writer");
+            let step = |at_ms, fault| Step {
+                at_ms,
+                episode: 0,
+                fault,
+            };
+            let schedule = Schedule::new(vec![
+                step(
+                    100,
+                    Fault::KillToRejoin(Target::Node(1), Rejoin::FromOwnSnapshot),
+                ),
+                step(
+                    2_000,
+                    Fault::Rejoin(Target::Node(1), Rejoin::FromOwnSnapshot),
+                ),
+            ])
+            .expect("a valid schedule");
+            let applied = nemesis::run(&cluster, &schedule).await.expect("run");
+            assert!(
+                matches!(applied[0].outcome, Outcome::Killed { node: 1, .. }),
+                "{:?}",
+                applied[0].outcome
+            );
+            assert_eq!(
+                applied[1].outcome,
+                Outcome::Rejoined {
+                    node: 1,
+                    rejoin: Rejoin::FromOwnSnapshot,
+                    reached: true,
+                }
+            );
+            let progress = cluster.metrics(1).expect("node 1 runs");
+            assert!(
+                progress.purged.is_some(),
+                "node 1 restarted with a purged log"
+            );
+            nemesis::stop(&cluster).await.expect("stop");
+            invariants::liveness(&cluster, RECOVERY)
+                .await
+                .expect("liveness");
+            invariants::applied_prefixes_agree(&cluster, RECOVERY)
+                .await
+                .map_err(|v| v.to_string())
+        });
+        if bugs.is_none() {
+            verdict.expect("a clean node restarts from its snapshot with its membership");
+        } else {
+            let violation = verdict.expect_err("the mislaid membership is caught");
+            assert!(violation.contains("membership agreement"), "{violation}");
+        }
+    }
 }

@@ -123,3 +123,10 @@ fn snapshot_keeps_state_is_caught() {
     // Needs a node that rejoins behind the leader's purged log.
     caught_and_replayed(Bug::SnapshotKeepsState, Model::RegisterCas);
 }
+
+#[test]
+fn snapshot_drops_membership_is_caught() {
+    // Needs a node that restarts from (or installs) a snapshot: its state
+    // machine then reports a membership its Raft did not commit.
+    caught_and_replayed(Bug::SnapshotDropsMembership, Model::RegisterCas);
+}
