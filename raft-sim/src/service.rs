@@ -173,6 +173,8 @@ pub struct LeaderClient<Req, Resp> {
     nodes: Vec<(u64, SocketAddr)>,
     leader_hint: Option<u64>,
     connection: Option<(u64, TcpStream)>,
+    /// A client bug, for planting: see [`LeaderClient::keeping_timed_out_connections`].
+    keep_timed_out: bool,
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
@@ -182,6 +184,7 @@ impl<Req, Resp> Clone for LeaderClient<Req, Resp> {
             nodes: self.nodes.clone(),
             leader_hint: self.leader_hint,
             connection: None,
+            keep_timed_out: self.keep_timed_out,
             _types: PhantomData,
         }
     }
@@ -206,8 +209,18 @@ where
             nodes,
             leader_hint: None,
             connection: None,
+            keep_timed_out: false,
             _types: PhantomData,
         }
+    }
+
+    /// This client with a classic bug, for planting in tests of a checker:
+    /// a connection whose answer timed out is kept, so the late answer is
+    /// read as the answer to the next request sent on it (answers carry no
+    /// request id). Never use it otherwise.
+    pub fn keeping_timed_out_connections(mut self) -> Self {
+        self.keep_timed_out = true;
+        self
     }
 
     /// Sends `request` to the leader and returns its answer. A request that
@@ -276,7 +289,7 @@ where
             .take()
             .filter(|(id, _)| *id == node)
             .map(|(_, s)| s);
-        let stream = match kept {
+        let mut stream = match kept {
             Some(stream) => stream,
             None => match time::timeout(ATTEMPT_TIMEOUT, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => stream,
@@ -284,13 +297,18 @@ where
                 Err(_) => return Err(Attempt::NotSent("connect timed out".into())),
             },
         };
-        match time::timeout(ATTEMPT_TIMEOUT, exchange(stream, request)).await {
-            Ok(Ok((response, stream))) => {
+        match time::timeout(ATTEMPT_TIMEOUT, exchange(&mut stream, request)).await {
+            Ok(Ok(response)) => {
                 self.connection = Some((node, stream));
                 Ok(response)
             }
             Ok(Err(why)) => Err(Attempt::Ambiguous(why)),
-            Err(_) => Err(Attempt::Ambiguous("timed out".into())),
+            Err(_) => {
+                if self.keep_timed_out {
+                    self.connection = Some((node, stream));
+                }
+                Err(Attempt::Ambiguous("timed out".into()))
+            }
         }
     }
 }
@@ -321,20 +339,20 @@ pub(crate) fn pick_target(
     by_hint.or_else(|| nodes.get(attempt as usize % nodes.len().max(1)).copied())
 }
 
-/// One request/response on `stream`; the stream comes back for reuse only
-/// after a well-formed answer.
+/// One request/response on `stream` (kept for reuse only after a
+/// well-formed answer).
 async fn exchange<Req: Serialize, Resp: DeserializeOwned>(
-    mut stream: TcpStream,
+    stream: &mut TcpStream,
     request: &Req,
-) -> Result<(Routed<Resp>, TcpStream), String> {
-    frame::write_frame(&mut stream, request)
+) -> Result<Routed<Resp>, String> {
+    frame::write_frame(stream, request)
         .await
         .map_err(|e| e.to_string())?;
-    match frame::read_frame::<_, Routed<Resp>>(&mut stream)
+    match frame::read_frame::<_, Routed<Resp>>(stream)
         .await
         .map_err(|e| e.to_string())?
     {
-        Some(response) => Ok((response, stream)),
+        Some(response) => Ok(response),
         None => Err("connection closed".into()),
     }
 }

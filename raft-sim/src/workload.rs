@@ -564,8 +564,11 @@ async fn client_loop<A: App>(
             acks.notify_waiters();
         }
         if kind == EventType::Info {
+            // The process retires (its op stays open forever), but the
+            // client lives on, as an app's client library does: what it
+            // keeps from the unanswered request (a connection, a late
+            // answer on it) meets the next one.
             process = recorder.new_process();
-            client = app.client(&nodes);
         }
         time::sleep(Duration::from_millis(config.think_ms.max(1))).await;
     }

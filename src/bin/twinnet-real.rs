@@ -57,7 +57,8 @@ mod real {
         app: String,
         /// Switch on a planted bug to see the checks catch it on a real
         /// network. kv: stale-read, forget-vote, early-ack, lost-applied,
-        /// retry-ambiguous, snapshot-keeps-state, snapshot-drops-membership;
+        /// retry-ambiguous, snapshot-keeps-state, snapshot-drops-membership,
+        /// response-mixup;
         /// openraft-kv-memstore: local-read. Repeatable.
         #[arg(long = "bug", value_name = "NAME")]
         bugs: Vec<String>,

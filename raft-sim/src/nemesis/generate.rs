@@ -189,7 +189,7 @@ const STANDARD_KINDS: &[(Kind, u32)] = &[
     (Kind::CrashAllAfterAck, 3),
     (Kind::RemoveVoters(Target::Leader), 1),
     (Kind::RemoveVoters(Target::RandomFollower), 1),
-    (Kind::DelayPastTimeout, 2),
+    (Kind::DelayPastTimeout, 3),
     (Kind::SlowFsync(Target::Leader), 1),
     (Kind::RpcFaults, 1),
     (Kind::Burst, 1),

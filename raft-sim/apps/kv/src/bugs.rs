@@ -35,9 +35,12 @@ pub enum Bug {
     /// every snapshot it builds, and a restart from it) reports a stale
     /// membership until the next membership entry is applied.
     SnapshotDropsMembership,
+    /// The client keeps a connection whose answer timed out, so the late
+    /// answer is taken as the answer to the next request on it.
+    ResponseMixup,
 }
 
-pub const ALL: [Bug; 7] = [
+pub const ALL: [Bug; 8] = [
     Bug::StaleRead,
     Bug::ForgetVote,
     Bug::EarlyAck,
@@ -45,6 +48,7 @@ pub const ALL: [Bug; 7] = [
     Bug::RetryAmbiguous,
     Bug::SnapshotKeepsState,
     Bug::SnapshotDropsMembership,
+    Bug::ResponseMixup,
 ];
 
 impl Bug {
@@ -57,6 +61,7 @@ impl Bug {
             Bug::RetryAmbiguous => "retry-ambiguous",
             Bug::SnapshotKeepsState => "snapshot-keeps-state",
             Bug::SnapshotDropsMembership => "snapshot-drops-membership",
+            Bug::ResponseMixup => "response-mixup",
         }
     }
 }
@@ -90,6 +95,8 @@ pub struct Bugs {
     pub snapshot_keeps_state: bool,
     #[serde(default)]
     pub snapshot_drops_membership: bool,
+    #[serde(default)]
+    pub response_mixup: bool,
 }
 
 impl Bugs {
@@ -106,6 +113,7 @@ impl Bugs {
             Bug::RetryAmbiguous => self.retry_ambiguous = true,
             Bug::SnapshotKeepsState => self.snapshot_keeps_state = true,
             Bug::SnapshotDropsMembership => self.snapshot_drops_membership = true,
+            Bug::ResponseMixup => self.response_mixup = true,
         }
         self
     }

@@ -31,6 +31,9 @@ impl KvClient {
     /// This client with the planted bugs that live in a client.
     pub fn with_bugs(mut self, bugs: Bugs) -> Self {
         self.retry_ambiguous = bugs.retry_ambiguous;
+        if bugs.response_mixup {
+            self.inner = self.inner.keeping_timed_out_connections();
+        }
         self
     }
 

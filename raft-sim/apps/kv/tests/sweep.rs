@@ -130,3 +130,10 @@ fn snapshot_drops_membership_is_caught() {
     // machine then reports a membership its Raft did not commit.
     caught_and_replayed(Bug::SnapshotDropsMembership, Model::RegisterCas);
 }
+
+#[test]
+fn response_mixup_is_caught() {
+    // Needs a client delayed past its attempt timeout, then another
+    // request on the connection the late answer arrives on.
+    caught_and_replayed(Bug::ResponseMixup, Model::RegisterCas);
+}
