@@ -10,12 +10,9 @@
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use madsim_net::node_thread::{NodeThreads, PartitionEnforcement, Prologue};
-use madsim_net::{
-    FailureInjector, LinkImpairment, NetBackend, NetError, NodeId, NodeTask, Partition, PartitionId,
-};
+use madsim_net::{FailureInjector, LinkImpairment, NetBackend, NetError, NodeId, NodeTask};
 use parking_lot::RwLock;
 
 use crate::KernelError;
@@ -148,20 +145,6 @@ impl NetBackend for KernelBackend {
             .set_link(from as usize, to as usize, LinkImpairment::default())
             .map_err(net_error)?;
         self.injector().clear_link(from, to)
-    }
-
-    async fn partition(
-        &self,
-        partition: Partition,
-        heal_after: Option<Duration>,
-    ) -> Result<PartitionId, NetError> {
-        // The listener applies it to the hub; a timed heal arrives the same way.
-        self.injector().partition(&partition, heal_after)
-    }
-
-    async fn heal(&self, which: Option<PartitionId>) -> Result<(), NetError> {
-        self.injector().heal(which);
-        Ok(())
     }
 
     fn injector(&self) -> &Arc<FailureInjector> {

@@ -153,22 +153,37 @@ pub trait NetBackend {
         impairment: LinkImpairment,
     ) -> impl Future<Output = Result<(), NetError>> + Send;
 
+    /// Lifts the impairment of `from -> to`. By default the injector's
+    /// link model is all there is to clear.
     fn clear_link(
         &self,
         from: NodeId,
         to: NodeId,
-    ) -> impl Future<Output = Result<(), NetError>> + Send;
+    ) -> impl Future<Output = Result<(), NetError>> + Send {
+        let cleared = self.injector().clear_link(from, to);
+        async move { cleared }
+    }
 
-    /// Cuts links; with `heal_after` they heal by themselves then.
+    /// Cuts links; with `heal_after` they heal by themselves then. Every
+    /// backend routes partitions through its injector (a kernel backend's
+    /// listener applies them to its links), so this is not overridden.
     fn partition(
         &self,
         partition: Partition,
         heal_after: Option<Duration>,
-    ) -> impl Future<Output = Result<PartitionId, NetError>> + Send;
+    ) -> impl Future<Output = Result<PartitionId, NetError>> + Send {
+        let id = self.injector().partition(&partition, heal_after);
+        async move { id }
+    }
 
     /// Heals one partition, or every one with `None`.
-    fn heal(&self, which: Option<PartitionId>)
-    -> impl Future<Output = Result<(), NetError>> + Send;
+    fn heal(
+        &self,
+        which: Option<PartitionId>,
+    ) -> impl Future<Output = Result<(), NetError>> + Send {
+        self.injector().heal(which);
+        async { Ok(()) }
+    }
 
     /// The injector that decides and records this backend's faults.
     fn injector(&self) -> &Arc<FailureInjector>;

@@ -155,7 +155,7 @@ pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
             ),
         ),
         (
-            "restarted from snapshot",
+            "own-snapshot restarts",
             format!(
                 "{} (of {} tried)",
                 t.restarted_from_snapshot, t.own_snapshot_restarts

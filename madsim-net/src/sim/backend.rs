@@ -3,12 +3,11 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use super::world::{self, SimWorld};
-use crate::backend::{NetBackend, NodeId, NodeTask, Partition, PartitionId};
+use crate::backend::{NetBackend, NodeId, NodeTask};
 use crate::limits::MAX_NODES;
 use crate::trace::EventKind;
 use crate::{FailureInjector, LinkImpairment, NetError};
@@ -191,23 +190,6 @@ impl NetBackend for SimBackend {
         impairment: LinkImpairment,
     ) -> Result<(), NetError> {
         self.world.injector.set_link(from, to, impairment)
-    }
-
-    async fn clear_link(&self, from: NodeId, to: NodeId) -> Result<(), NetError> {
-        self.world.injector.clear_link(from, to)
-    }
-
-    async fn partition(
-        &self,
-        partition: Partition,
-        heal_after: Option<Duration>,
-    ) -> Result<PartitionId, NetError> {
-        self.world.injector.partition(&partition, heal_after)
-    }
-
-    async fn heal(&self, which: Option<PartitionId>) -> Result<(), NetError> {
-        self.world.injector.heal(which);
-        Ok(())
     }
 
     fn injector(&self) -> &Arc<FailureInjector> {

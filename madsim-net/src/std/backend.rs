@@ -10,11 +10,10 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Duration;
 
 use super::node_thread::{NodeThreads, PartitionEnforcement};
 use super::world;
-use crate::backend::{NetBackend, NodeId, NodeTask, Partition, PartitionId};
+use crate::backend::{NetBackend, NodeId, NodeTask};
 use crate::{FailureInjector, LinkImpairment, NetError};
 
 pub struct LoopbackBackend {
@@ -95,23 +94,6 @@ impl NetBackend for LoopbackBackend {
     ) -> Result<(), NetError> {
         world::check_impairment_supported(&impairment)?;
         self.injector().set_link(from, to, impairment)
-    }
-
-    async fn clear_link(&self, from: NodeId, to: NodeId) -> Result<(), NetError> {
-        self.injector().clear_link(from, to)
-    }
-
-    async fn partition(
-        &self,
-        partition: Partition,
-        heal_after: Option<Duration>,
-    ) -> Result<PartitionId, NetError> {
-        self.injector().partition(&partition, heal_after)
-    }
-
-    async fn heal(&self, which: Option<PartitionId>) -> Result<(), NetError> {
-        self.injector().heal(which);
-        Ok(())
     }
 
     fn injector(&self) -> &Arc<FailureInjector> {
