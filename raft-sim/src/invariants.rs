@@ -796,7 +796,7 @@ async fn membership_difference<B: NetBackend, A: App>(
 ) -> Result<Option<Violation>, Violation> {
     const CHECK: &str = "membership agreement";
     let expected = cluster.initial_voters();
-    let mut reference: Option<(NodeId, String)> = None;
+    let mut reference = None;
     for id in cluster.node_ids() {
         let Some(m) = cluster.metrics(id) else {
             continue;
@@ -804,11 +804,8 @@ async fn membership_difference<B: NetBackend, A: App>(
         if m.last_applied != *applied {
             continue;
         }
-        let committed = m.committed_membership_config.to_string();
-        let voters = m
-            .committed_membership_config
-            .membership()
-            .get_joint_config();
+        let committed = m.committed_membership_config;
+        let voters = committed.membership().get_joint_config();
         if voters != std::slice::from_ref(expected) {
             return Ok(Some(Violation::MembershipLost {
                 node: id,
@@ -824,13 +821,13 @@ async fn membership_difference<B: NetBackend, A: App>(
             .map_err(|e| unverifiable(CHECK, format!("node {id}: {e}")))?;
         if let Some((sm_applied, sm_membership)) = own
             && sm_applied == *applied
-            && sm_membership != *m.committed_membership_config
+            && sm_membership != *committed
         {
             return Ok(Some(Violation::StateMachineMembership {
                 node: id,
                 applied: show(applied.as_ref()),
                 state_machine: sm_membership.to_string(),
-                raft: committed,
+                raft: committed.to_string(),
             }));
         }
         match &reference {
@@ -839,7 +836,7 @@ async fn membership_difference<B: NetBackend, A: App>(
                 return Ok(Some(Violation::MembershipsDiffer {
                     nodes: [*first, id],
                     applied: show(applied.as_ref()),
-                    memberships: [membership.clone(), committed],
+                    memberships: [membership.to_string(), committed.to_string()],
                 }));
             }
             Some(_) => {}

@@ -653,24 +653,23 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         self.down_node(episode, node, true).await
     }
 
-    /// Has `leader` (or any node) snapshot what it applied and purge its
-    /// log up to there; returns the index purged, if it got that far
-    /// within the leader wait.
-    async fn snapshot_and_purge(&self, leader: NodeId) -> Option<u64> {
-        // openraft purges no entry a replication to the down node still
+    /// Has `node` snapshot what it applied and purge its log up to there;
+    /// returns the index purged, if it got that far within the leader wait.
+    async fn snapshot_and_purge(&self, node: NodeId) -> Option<u64> {
+        // A leader purges no entry a replication to a down node still
         // has in flight: the purge waits for that send to fail.
         let deadline = Instant::now() + SNAPSHOT_WAITS * self.leader_wait;
-        let applied = self.cluster.progress(leader)?.applied;
-        self.cluster.trigger_snapshot(leader).await.ok()?;
+        let applied = self.cluster.progress(node)?.applied;
+        self.cluster.trigger_snapshot(node).await.ok()?;
         let snapshot = self
             .poll_until(deadline, || {
-                let at = self.cluster.progress(leader)?.snapshot;
+                let at = self.cluster.progress(node)?.snapshot;
                 (at >= applied).then_some(at)
             })
             .await?;
-        self.cluster.purge_log(leader, snapshot).await.ok()?;
+        self.cluster.purge_log(node, snapshot).await.ok()?;
         self.poll_until(deadline, || {
-            let purged = self.cluster.progress(leader)?.purged;
+            let purged = self.cluster.progress(node)?.purged;
             (purged >= snapshot).then_some(purged)
         })
         .await
