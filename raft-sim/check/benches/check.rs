@@ -5,6 +5,14 @@
 //!    shrunk core (the default `check`). Target: < 5 s in all on 2 cores.
 //! 2. A generated 10,000-op, 10-process, 100-key register history,
 //!    linearizable by construction: JSONL parse and check. Target: < 1 s.
+//! 3. One register, 20 concurrent processes, 10,000 ops, 1% of writes and
+//!    cas indeterminate, values drawn from 0..5 (the generator's own
+//!    shape): several histories linearizable by construction, and the same
+//!    with a single corrupted read (mid-history, a value nobody wrote).
+//!    Target: each decided within 10 s and the 1 GiB memo budget. The
+//!    anchor: on one such linearizable history, porcupine ran out of
+//!    memory at 24 GB, and this checker before its observation and twin
+//!    reductions stopped at its 1 GiB budget after 4.6 s with UNKNOWN.
 //!
 //! Wall time by `std::time::Instant` (no simulation runs here, so the
 //! same under `--cfg madsim`). A table on stdout, JSON into
@@ -14,7 +22,8 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use twinnet_check::generate::{RegisterWorkload, register_events};
+use twinnet_check::generate::{RegisterWorkload, history_from_events, register_events};
+use twinnet_check::history::{Format, Func, History, Outcome, Value};
 use twinnet_check::{CheckOptions, ModelKind, Verdict, check_with, jsonl, parse_str};
 
 #[path = "../tests/common/vectors.rs"]
@@ -33,6 +42,18 @@ const GENERATED: RegisterWorkload = RegisterWorkload {
 };
 /// Runs of the generated history; the median is reported.
 const GENERATED_RUNS: usize = 5;
+/// The one-register shape (item 3); its seeds are the runs.
+const CONTENDED: RegisterWorkload = RegisterWorkload {
+    ops: 10_000,
+    processes: 20,
+    keys: 1,
+    values: 5,
+    indeterminate_per_mille: 10,
+    seed: 0,
+};
+const CONTENDED_SEEDS: std::ops::Range<u64> = 1..6;
+const CONTENDED_TIME_LIMIT: Duration = Duration::from_secs(10);
+const CONTENDED_MEMO_BYTES: u64 = 1 << 30;
 
 /// Writes `figures` as `$TWINNET_BENCH_DIR/<file_name>` (default
 /// `target/bench`), as the workspace's other benches do; this crate depends
@@ -154,6 +175,85 @@ fn bench_generated() -> Option<GeneratedRun> {
     runs.into_iter().nth(GENERATED_RUNS / 2)
 }
 
+/// One decision on the contended shape.
+struct ContendedRun {
+    seed: u64,
+    corrupted: bool,
+    verdict: Verdict,
+    check: Duration,
+    memo_bytes: u64,
+    steps: u64,
+}
+
+impl ContendedRun {
+    fn expected(&self) -> Verdict {
+        if self.corrupted {
+            Verdict::NotLinearizable
+        } else {
+            Verdict::Linearizable
+        }
+    }
+
+    /// A verdict that contradicts the construction (never an `Unknown`).
+    fn is_wrong(&self) -> bool {
+        self.verdict != Verdict::Unknown && self.verdict != self.expected()
+    }
+
+    fn met_target(&self) -> bool {
+        self.verdict == self.expected() && self.check <= CONTENDED_TIME_LIMIT
+    }
+}
+
+/// The history of `workload`, its middle read (the first completed read
+/// from the middle on) changed to a value no op writes when `corrupt`.
+fn contended_history(workload: &RegisterWorkload, corrupt: bool) -> Option<History> {
+    let history = history_from_events(register_events(workload)).ok()?;
+    if !corrupt {
+        return Some(history);
+    }
+    let mut ops = history.ops().to_vec();
+    let middle = ops.len() / 2;
+    let victim = (middle..ops.len()).find(|&index| {
+        ops[index].f == Func::Read && matches!(ops[index].outcome, Outcome::Ok(_))
+    })?;
+    let never_written = i64::try_from(workload.values).ok()?;
+    ops[victim].outcome = Outcome::Ok(Value::Int(never_written));
+    History::from_operations(Format::Jsonl, ops).ok()
+}
+
+fn bench_contended() -> Vec<ContendedRun> {
+    let options = CheckOptions {
+        shrink: false,
+        time_limit_per_key: Some(CONTENDED_TIME_LIMIT),
+        max_memo_bytes_per_key: CONTENDED_MEMO_BYTES,
+        max_steps_per_key: u64::MAX,
+        ..CheckOptions::default()
+    };
+    let mut runs = Vec::new();
+    for seed in CONTENDED_SEEDS {
+        for corrupted in [false, true] {
+            let workload = RegisterWorkload { seed, ..CONTENDED };
+            let Some(history) = contended_history(&workload, corrupted) else {
+                continue;
+            };
+            let started = Instant::now();
+            let Ok(report) = check_with(&history, ModelKind::RegisterCas, &options) else {
+                continue;
+            };
+            let key = report.keys.first();
+            runs.push(ContendedRun {
+                seed,
+                corrupted,
+                verdict: report.verdict,
+                check: started.elapsed(),
+                memo_bytes: key.map_or(0, |key| key.memo_bytes),
+                steps: key.map_or(0, |key| key.steps),
+            });
+        }
+    }
+    runs
+}
+
 fn verdict_name(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Linearizable => "linearizable",
@@ -165,6 +265,7 @@ fn verdict_name(verdict: Verdict) -> &'static str {
 fn main() -> ExitCode {
     let vectors = bench_vectors();
     let generated = bench_generated();
+    let contended = bench_contended();
     let correct = vectors.listed - vectors.missing - vectors.wrong.len();
     println!(
         "{:<46} {:>12} {:>10}",
@@ -203,6 +304,31 @@ fn main() -> ExitCode {
             ms(run.parse)
         );
     }
+    for run in &contended {
+        let what = if run.corrupted {
+            "corrupted read"
+        } else {
+            "linearizable"
+        };
+        println!(
+            "{:<46} {:>12.1} {:>10} {} ({} MiB memo, {} steps){}",
+            format!("20 procs, 10k ops, seed {} {what}", run.seed),
+            ms(run.check),
+            ms(CONTENDED_TIME_LIMIT),
+            verdict_name(run.verdict),
+            run.memo_bytes >> 20,
+            run.steps,
+            if run.met_target() { "" } else { "  MISSED" }
+        );
+    }
+    for run in contended.iter().filter(|run| run.is_wrong()) {
+        eprintln!(
+            "WRONG: contended seed {} (corrupted: {}): {}",
+            run.seed,
+            run.corrupted,
+            verdict_name(run.verdict)
+        );
+    }
     for wrong in &vectors.wrong {
         eprintln!("WRONG: {wrong}");
     }
@@ -239,12 +365,35 @@ fn main() -> ExitCode {
                 "parse_ms": ms(run.parse),
                 "target_ms": ms(GENERATED_TARGET),
             })),
+            "contended": {
+                "ops": CONTENDED.ops,
+                "processes": CONTENDED.processes,
+                "keys": CONTENDED.keys,
+                "values": CONTENDED.values,
+                "indeterminate_per_mille": CONTENDED.indeterminate_per_mille,
+                "time_limit_ms": ms(CONTENDED_TIME_LIMIT),
+                "memo_budget_bytes": CONTENDED_MEMO_BYTES,
+                "anchor": "porcupine: out of memory at 24 GB on a linearizable history of this shape",
+                "runs": contended.iter().map(|run| serde_json::json!({
+                    "seed": run.seed,
+                    "corrupted_read": run.corrupted,
+                    "expected": verdict_name(run.expected()),
+                    "verdict": verdict_name(run.verdict),
+                    "check_ms": ms(run.check),
+                    "memo_bytes": run.memo_bytes,
+                    "steps": run.steps,
+                    "met_target": run.met_target(),
+                })).collect::<Vec<_>>(),
+            },
         }),
     );
     let generated_ok = generated.is_some_and(|run| run.verdict == Verdict::Linearizable);
     // A missing vector is reported (and in the JSON), not a failed
     // measurement; a wrong verdict is.
-    if !vectors.wrong.is_empty() || !generated_ok {
+    // A spent budget is reported as a missed target; only a verdict that
+    // contradicts the construction fails the bench.
+    let contended_ok = !contended.iter().any(ContendedRun::is_wrong);
+    if !vectors.wrong.is_empty() || !generated_ok || !contended_ok {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

@@ -30,6 +30,7 @@ mod etcd;
 pub mod generate;
 pub mod history;
 pub mod jsonl;
+mod memo;
 pub mod model;
 pub mod shrink;
 pub mod wgl;
@@ -125,6 +126,9 @@ pub struct KeyReport {
     pub unknown: Option<UnknownReason>,
     pub steps: u64,
     pub memo_entries: u64,
+    /// Memo and state-table bytes of the last search (held against
+    /// [`CheckOptions::max_memo_bytes_per_key`]).
+    pub memo_bytes: u64,
     pub elapsed: Duration,
 }
 
@@ -316,6 +320,7 @@ fn search_round<M: Model>(
     let report = wgl::search::<M>(&part.ops, &budget);
     key.steps = key.steps.saturating_add(report.steps);
     key.memo_entries = report.memo_entries;
+    key.memo_bytes = report.memo_bytes;
     key.elapsed += started.elapsed();
     match report.result {
         SearchResult::Linearizable { .. } => key.verdict = Verdict::Linearizable,
@@ -336,6 +341,7 @@ impl KeyReport {
             unknown: None,
             steps: 0,
             memo_entries: 0,
+            memo_bytes: 0,
             elapsed: Duration::ZERO,
         }
     }

@@ -199,6 +199,17 @@ pub trait Model {
     /// Whether `step` succeeds from every state (nothing observed).
     fn is_total(op: &Self::Op) -> bool;
 
+    /// Whether `op` only observes: from every state where `step` accepts
+    /// it, the state stays as it was (a read, a cas that failed). The
+    /// search takes such an op as soon as it fits, without a choice point,
+    /// which is what makes many concurrent readers cheap. A write of the
+    /// current value is not one (elsewhere it changes the state).
+    /// `false`, the default, is always safe.
+    fn is_read_only(op: &Self::Op) -> bool {
+        let _ = op;
+        false
+    }
+
     /// The op with its observation forgotten but its possible effect kept:
     /// `None` if it has no effect (a read), else a total op. Shrinking
     /// uses it to ask "does the violation survive if this op may or may
@@ -393,6 +404,10 @@ impl Model for RegisterCas {
         Ok(prepared)
     }
 
+    fn is_read_only(op: &RegisterOp) -> bool {
+        matches!(op, RegisterOp::Read(_) | RegisterOp::CasFail { .. })
+    }
+
     fn is_total(op: &RegisterOp) -> bool {
         matches!(
             op,
@@ -509,6 +524,10 @@ impl Model for KvAppend {
             }
         };
         Ok(prepared)
+    }
+
+    fn is_read_only(op: &KvOp) -> bool {
+        matches!(op, KvOp::Get(_))
     }
 
     fn is_total(op: &KvOp) -> bool {
@@ -1004,6 +1023,10 @@ impl Model for VersionedCas {
             }
         };
         Ok(prepared)
+    }
+
+    fn is_read_only(op: &VersionedOp) -> bool {
+        matches!(op, VersionedOp::Read(_) | VersionedOp::CasFail { .. })
     }
 
     fn is_total(op: &VersionedOp) -> bool {
