@@ -24,6 +24,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 const NIL: u32 = u32::MAX;
+/// Entries of one hash chain compared before a configuration counts as new.
+const MAX_CHAIN_COMPARISONS: usize = 64;
 /// Words of a key before its window: the header and the count.
 const KEY_HEADER_WORDS: usize = 2;
 
@@ -76,6 +78,10 @@ impl Linearized {
             frontier: 0,
             high: vec![0],
         }
+    }
+
+    pub fn rank(&self, op: u32) -> Rank {
+        self.rank[op as usize]
     }
 
     pub fn contains(&self, op: u32) -> bool {
@@ -201,20 +207,72 @@ fn indeterminate_ranks(key: &[u64]) -> impl Iterator<Item = u32> + '_ {
         .take(used)
 }
 
-/// Whether a visited key makes `new` pointless: the same determinate ops,
-/// and every indeterminate op it used is used by `new` too (more
-/// indeterminate ops never open a move, see `wgl`).
-fn dominates(stored: &[u64], new: &[u64]) -> bool {
-    let window_words = (stored[0] >> 32) as usize;
-    let determinate = KEY_HEADER_WORDS + window_words;
-    if stored[0] != new[0] || stored[1] > new[1] {
+/// The determinate ranks `from .. from + 64` of a key's set, as bits.
+fn determinate_bits(key: &[u64], from: u32) -> u64 {
+    let frontier = key[0] as u32;
+    let window_words = (key[0] >> 32) as usize;
+    let window = &key[KEY_HEADER_WORDS..KEY_HEADER_WORDS + window_words];
+    // Ranks below the frontier are in; the frontier is out; above it, the window.
+    let below = if from >= frontier {
+        0
+    } else if frontier - from >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << (frontier - from)) - 1
+    };
+    let window_from = frontier + 1;
+    let above = if from + 64 <= window_from {
+        0
+    } else if from >= window_from {
+        bits_at(window, from - window_from)
+    } else {
+        bits_at(window, 0) << (window_from - from)
+    };
+    below | above
+}
+
+/// One past the highest determinate rank a key holds.
+fn determinate_end(key: &[u64]) -> u32 {
+    let frontier = key[0] as u32;
+    let window_words = (key[0] >> 32) as u32;
+    frontier + 1 + window_words * 64
+}
+
+/// Whether a visited key makes `new` pointless (same state, checked by the
+/// caller): the same mutating determinate ops; every read-only one that
+/// `new` has done, done too (doing one can only help, see
+/// `Model::is_read_only`); and every indeterminate op it used, used by
+/// `new` too (more indeterminate ops never open a move, see `wgl`).
+fn dominates(stored: &[u64], new: &[u64], read_only: &[u64]) -> bool {
+    if stored[1] > new[1] {
         return false;
     }
-    if stored[KEY_HEADER_WORDS..determinate] != new[KEY_HEADER_WORDS..determinate] {
+    if stored[0] == new[0] {
+        let window_words = (stored[0] >> 32) as usize;
+        let determinate = KEY_HEADER_WORDS + window_words;
+        if stored[KEY_HEADER_WORDS..determinate] != new[KEY_HEADER_WORDS..determinate] {
+            return determinate_dominates(stored, new, read_only);
+        }
+    } else if !determinate_dominates(stored, new, read_only) {
         return false;
     }
     let mut used = indeterminate_ranks(new);
     indeterminate_ranks(stored).all(|rank| used.any(|other| other == rank))
+}
+
+fn determinate_dominates(stored: &[u64], new: &[u64], read_only: &[u64]) -> bool {
+    let start = (stored[0] as u32).min(new[0] as u32);
+    let end = determinate_end(stored).max(determinate_end(new));
+    let mut from = start;
+    while from < end {
+        let (old, now) = (determinate_bits(stored, from), determinate_bits(new, from));
+        let read_only = bits_at(read_only, from);
+        if (old ^ now) & !read_only != 0 || now & !old != 0 {
+            return false;
+        }
+        from += 64;
+    }
+    true
 }
 
 /// The memo's keys are already well-mixed 64-bit hashes: pass them through.
@@ -241,6 +299,8 @@ impl Hasher for PassThrough {
 /// per hash of (determinate ops, state), so that a configuration and those
 /// it dominates share a chain.
 pub struct Memo {
+    /// Per determinate rank, whether its op is read-only.
+    read_only: Vec<u64>,
     arena: Vec<u64>,
     /// Entry `i`'s key is `arena[starts[i]..starts[i + 1]]`.
     starts: Vec<u32>,
@@ -251,8 +311,11 @@ pub struct Memo {
 }
 
 impl Memo {
-    pub fn new() -> Memo {
+    /// `read_only`: per determinate rank (a bitset), whether its op is
+    /// read-only.
+    pub fn new(read_only: Vec<u64>) -> Memo {
         Memo {
+            read_only,
             arena: Vec::new(),
             starts: vec![0],
             states: Vec::new(),
@@ -276,9 +339,14 @@ impl Memo {
     pub fn visit(&mut self, hash: u64, key: &[u64], state: u32) -> bool {
         let head = self.heads.get(&hash).copied().unwrap_or(NIL);
         let mut at = head;
-        while at != NIL {
+        // A bounded walk: an entry further down is not compared, so its
+        // configuration may be searched again (slower, never wrong).
+        for _ in 0..MAX_CHAIN_COMPARISONS {
+            if at == NIL {
+                break;
+            }
             let index = at as usize;
-            if self.states[index] == state && dominates(self.key(index), key) {
+            if self.states[index] == state && dominates(self.key(index), key, &self.read_only) {
                 return false;
             }
             at = self.chain[index];
@@ -306,6 +374,38 @@ impl Memo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn more_read_only_ops_done_dominate() {
+        // Determinate ops 0..100 by call; every third is read-only.
+        let calls: Vec<u64> = (0..100).collect();
+        let determinate = vec![true; 100];
+        let read_only: Vec<u64> = {
+            let mut words = vec![0u64; 2];
+            for rank in (0..100).step_by(3) {
+                words[rank / 64] |= 1 << (rank % 64);
+            }
+            words
+        };
+        let base: Vec<u32> = (0..40).chain([70, 71]).collect();
+        let with_reads: Vec<u32> = base.iter().copied().chain([42, 45, 75, 99]).collect();
+        let (fewer, more) = (
+            set(&calls, &determinate, &base),
+            set(&calls, &determinate, &with_reads),
+        );
+        assert!(dominates(&more, &fewer, &read_only));
+        assert!(!dominates(&fewer, &more, &read_only));
+        // A mutating op (41) done by one only: neither dominates.
+        let mutated: Vec<u32> = with_reads.iter().copied().chain([41]).collect();
+        let mutated = set(&calls, &determinate, &mutated);
+        assert!(!dominates(&mutated, &fewer, &read_only));
+        assert!(!dominates(&fewer, &mutated, &read_only));
+        // The frontier moves past read-only ops: 40 is mutating, 39 read-only.
+        let past: Vec<u32> = (0..39).chain([70, 71]).collect();
+        let past = set(&calls, &determinate, &past);
+        assert!(dominates(&fewer, &past, &read_only));
+        assert!(!dominates(&past, &fewer, &read_only));
+    }
 
     fn set(calls: &[u64], determinate: &[bool], ops: &[u32]) -> Vec<u64> {
         let mut linearized = Linearized::new(calls, determinate);
@@ -360,11 +460,11 @@ mod tests {
         let determinate = [true, false, false, true];
         let fewer = set(&calls, &determinate, &[0, 2]);
         let more = set(&calls, &determinate, &[0, 1, 2]);
-        assert!(dominates(&fewer, &more));
-        assert!(!dominates(&more, &fewer));
+        assert!(dominates(&fewer, &more, &[0]));
+        assert!(!dominates(&more, &fewer, &[0]));
         let other = set(&calls, &determinate, &[0, 1]);
-        assert!(!dominates(&fewer, &other));
-        let mut memo = Memo::new();
+        assert!(!dominates(&fewer, &other, &[0]));
+        let mut memo = Memo::new(vec![0]);
         assert!(memo.visit(7, &fewer, 0));
         assert!(!memo.visit(7, &more, 0));
         assert!(

@@ -58,7 +58,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::memo::{Linearized, Memo};
+use super::memo::{Linearized, Memo, Rank};
 use super::model::Model;
 
 /// One operation as the search sees it.
@@ -421,6 +421,20 @@ fn twins<Op: Eq + Hash>(ops: &[SearchOp<Op>]) -> Vec<u32> {
 /// bound on the set-up time; missing a twin only costs pruning).
 const MAX_TWINS_SCANNED: usize = 64;
 
+/// Per determinate rank (see `Linearized`), whether its op is read-only.
+fn read_only_ranks<M: Model>(ops: &[SearchOp<M::Op>], linearized: &Linearized) -> Vec<u64> {
+    let mut words = vec![0u64; ops.len().div_ceil(64)];
+    for (index, op) in ops.iter().enumerate() {
+        // Fits: `Search::new` asserts ops.len() <= MAX_SEARCH_OPS.
+        if let Rank::Determinate(rank) = linearized.rank(index as u32)
+            && M::is_read_only(&op.op)
+        {
+            words[rank as usize / 64] |= 1u64 << (rank % 64);
+        }
+    }
+    words
+}
+
 /// Where the walk goes on after a move: the entry, and the phase.
 type Resume = (u32, Phase);
 
@@ -467,16 +481,18 @@ impl<'a, M: Model> Search<'a, M> {
         let calls: Vec<u64> = ops.iter().map(|op| op.call).collect();
         let determinate: Vec<bool> = ops.iter().map(|op| op.ret.is_some()).collect();
         let remaining = ops.iter().filter(|op| op.ret.is_some()).count();
+        let linearized = Linearized::new(&calls, &determinate);
+        let read_only = read_only_ranks::<M>(ops, &linearized);
         let model_ops: Vec<&M::Op> = ops.iter().map(|op| &op.op).collect();
         let mut search = Search {
             ops,
             facts: M::facts(&model_ops),
             list: Entries::build(ops),
             twin_before: twins(ops),
-            linearized: Linearized::new(&calls, &determinate),
+            linearized,
             key: Vec::new(),
             zobrist: 0,
-            memo: Memo::new(),
+            memo: Memo::new(read_only),
             table: StateTable::new(),
             stack: Vec::with_capacity(ops.len()),
             state: 0,
@@ -504,9 +520,16 @@ impl<'a, M: Model> Search<'a, M> {
         self.ops[op as usize].ret.is_some()
     }
 
+    /// Whether `op` enters the memo's hash: a determinate op that is not
+    /// read-only (configurations that differ in read-only ops only share a
+    /// chain, where the one with more of them done prunes the others).
+    fn is_hashed(&self, op: u32) -> bool {
+        self.is_determinate(op) && !M::is_read_only(&self.ops[op as usize].op)
+    }
+
     fn insert(&mut self, op: u32) {
         self.linearized.insert(op);
-        if self.is_determinate(op) {
+        if self.is_hashed(op) {
             self.zobrist ^= zobrist_key(op);
         }
     }
@@ -514,7 +537,7 @@ impl<'a, M: Model> Search<'a, M> {
     /// Undoes the last `insert`, which must have been of `op`.
     fn remove(&mut self, op: u32) {
         self.linearized.remove(op);
-        if self.is_determinate(op) {
+        if self.is_hashed(op) {
             self.zobrist ^= zobrist_key(op);
         }
     }
