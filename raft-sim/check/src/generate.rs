@@ -354,6 +354,30 @@ mod tests {
     }
 
     #[test]
+    fn a_corrupted_read_among_twenty_clients_is_refuted() {
+        let workload = RegisterWorkload {
+            ops: 1_000,
+            processes: 20,
+            keys: 1,
+            values: 5,
+            indeterminate_per_mille: 50,
+            seed: 1,
+        };
+        let history = register_history(&workload).expect("pairs up");
+        let mut ops = history.ops().to_vec();
+        let victim = (ops.len() / 2..ops.len())
+            .find(|&index| ops[index].f == Func::Read && ops[index].ret.is_some())
+            .expect("some read");
+        // 5 is a value no op writes.
+        ops[victim].outcome = Outcome::Ok(Value::Int(5));
+        let bad = History::from_operations(Format::Jsonl, ops.clone()).expect("valid");
+        let report = check(&bad, ModelKind::RegisterCas).expect("fits");
+        assert_eq!(report.verdict, Verdict::NotLinearizable, "{report}");
+        let violation = report.violation.expect("violation");
+        assert!(violation.ops.contains(&ops[victim]), "{violation:?}");
+    }
+
+    #[test]
     fn a_corrupted_read_is_caught_and_shrunk_to_itself() {
         let history = register_history(&workload(3)).expect("pairs up");
         let mut ops = history.ops().to_vec();

@@ -129,6 +129,13 @@ pub struct KeyReport {
     /// Memo and state-table bytes of the last search (held against
     /// [`CheckOptions::max_memo_bytes_per_key`]).
     pub memo_bytes: u64,
+    /// The violation was shown with the key's indeterminate ops allowed
+    /// to take effect any number of times, not only once or never (see
+    /// [`wgl::repeatable_indeterminate`]). That only adds linearizations,
+    /// so the verdict is as sound as an exact one; it is what the search
+    /// falls back on when tracking which indeterminate ops were used does
+    /// not fit its budget.
+    pub repeatable_indeterminate: bool,
     pub elapsed: Duration,
 }
 
@@ -223,9 +230,12 @@ pub fn check_model<M: Model>(
         .iter()
         .position(|key| key.verdict == Verdict::NotLinearizable);
     let violation = match failing {
-        Some(index) if options.shrink => {
-            Some(shrink_key::<M>(history, &partitions[index], options))
-        }
+        Some(index) if options.shrink => Some(shrink_key::<M>(
+            history,
+            &partitions[index],
+            &keys[index],
+            options,
+        )),
         _ => None,
     };
     Ok(CheckReport {
@@ -266,12 +276,20 @@ const ROUND_GROWTH: u64 = 4;
 fn check_keys<M: Model>(partitions: &[Partition<M::Op>], options: &CheckOptions) -> Vec<KeyReport> {
     let mut keys: Vec<KeyReport> = partitions.iter().map(KeyReport::open).collect();
     let mut open: Vec<usize> = (0..partitions.len()).collect();
+    let mut refutable = vec![true; partitions.len()];
     let mut round_steps = FIRST_ROUND_STEPS.min(options.max_steps_per_key);
     loop {
         let mut still_open = Vec::new();
         for (position, &index) in open.iter().enumerate() {
             let key = &mut keys[index];
-            if !search_round::<M>(&partitions[index], key, round_steps, options) {
+            let round = search_round::<M>(
+                &partitions[index],
+                key,
+                &mut refutable[index],
+                round_steps,
+                options,
+            );
+            if !round {
                 still_open.push(index);
             }
             if key.verdict == Verdict::NotLinearizable && options.stop_at_first_violation {
@@ -301,9 +319,11 @@ fn check_keys<M: Model>(partitions: &[Partition<M::Op>], options: &CheckOptions)
 }
 
 /// One round on one key; `false` if it needs a bigger step budget.
+/// `refutable`: whether the relaxed refutation may still find a violation.
 fn search_round<M: Model>(
     part: &Partition<M::Op>,
     key: &mut KeyReport,
+    refutable: &mut bool,
     round_steps: u64,
     options: &CheckOptions,
 ) -> bool {
@@ -317,8 +337,31 @@ fn search_round<M: Model>(
         max_memo_bytes: options.max_memo_bytes_per_key,
         deadline,
     };
-    let report = wgl::search::<M>(&part.ops, &budget);
+    let mut report = wgl::search::<M>(&part.ops, &budget);
     key.steps = key.steps.saturating_add(report.steps);
+    if let SearchResult::Unknown(UnknownReason::Steps { .. }) = report.result
+        && *refutable
+        && let Some(relaxed) = wgl::repeatable_indeterminate::<M>(&part.ops)
+    {
+        // Refute with repeatable indeterminate ops: a violation there is
+        // one here. It gets the next round's budget (it is the cheaper
+        // search); once it finds a linearization it will find that one
+        // again, so it is not run again.
+        let ahead = Budget {
+            max_steps: round_steps.saturating_mul(ROUND_GROWTH),
+            ..budget
+        };
+        let refutation = wgl::search::<M>(&relaxed, &ahead);
+        key.steps = key.steps.saturating_add(refutation.steps);
+        match refutation.result {
+            SearchResult::NotLinearizable => {
+                key.repeatable_indeterminate = true;
+                report = refutation;
+            }
+            SearchResult::Linearizable { .. } => *refutable = false,
+            SearchResult::Unknown(_) => {}
+        }
+    }
     key.memo_entries = report.memo_entries;
     key.memo_bytes = report.memo_bytes;
     key.elapsed += started.elapsed();
@@ -342,6 +385,7 @@ impl KeyReport {
             steps: 0,
             memo_entries: 0,
             memo_bytes: 0,
+            repeatable_indeterminate: false,
             elapsed: Duration::ZERO,
         }
     }
@@ -350,6 +394,7 @@ impl KeyReport {
 fn shrink_key<M: Model>(
     history: &History,
     part: &Partition<M::Op>,
+    key: &KeyReport,
     options: &CheckOptions,
 ) -> Violation {
     let started = Instant::now();
@@ -360,7 +405,11 @@ fn shrink_key<M: Model>(
         max_memo_bytes: options.max_memo_bytes_per_key,
         deadline: options.shrink_time_limit.map(|limit| started + limit),
     };
-    let shrunk = shrink::shrink::<M>(&part.ops, &budget);
+    let relaxed = key
+        .repeatable_indeterminate
+        .then(|| wgl::repeatable_indeterminate::<M>(&part.ops))
+        .flatten();
+    let shrunk = shrink::shrink::<M>(relaxed.as_deref().unwrap_or(&part.ops), &budget);
     assert!(!shrunk.kept.is_empty(), "a violation has at least one op");
     let ops = shrunk
         .kept
@@ -448,6 +497,10 @@ impl CheckReport {
             )?;
             match key.unknown {
                 Some(reason) => writeln!(f, " ({reason})")?,
+                None if key.repeatable_indeterminate => writeln!(
+                    f,
+                    " (shown with its unanswered ops free to take effect more than once)"
+                )?,
                 None => writeln!(f)?,
             }
         }

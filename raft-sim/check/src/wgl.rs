@@ -726,6 +726,30 @@ pub fn search<M: Model>(ops: &[SearchOp<M::Op>], budget: &Budget) -> SearchRepor
     }
 }
 
+/// `ops` with every indeterminate op that the model lets repeat (see
+/// [`Model::reusable_when_weakened`]) made reusable: it may take effect
+/// any number of times after its call. That only adds linearizations, so
+/// if these ops cannot be linearized, `ops` cannot either; and the search
+/// no longer tracks which indeterminate ops were used, the dimension
+/// that makes refuting a long history with many of them expensive.
+/// `None` if no op changes.
+pub fn repeatable_indeterminate<M: Model>(ops: &[SearchOp<M::Op>]) -> Option<Vec<SearchOp<M::Op>>> {
+    let repeats = |op: &SearchOp<M::Op>| {
+        op.ret.is_none() && !op.reusable && M::reusable_when_weakened(&op.op)
+    };
+    if !ops.iter().any(repeats) {
+        return None;
+    }
+    let relaxed = ops
+        .iter()
+        .map(|op| SearchOp {
+            reusable: op.reusable || repeats(op),
+            ..op.clone()
+        })
+        .collect();
+    Some(relaxed)
+}
+
 /// Checks a claimed linearization independently of the search: every
 /// determinate op exactly once, no other op twice (unless reusable),
 /// real-time order respected (an op placed later was not completed
@@ -849,6 +873,34 @@ mod tests {
         // It cannot take effect before it was invoked.
         let early = [op(Read(Some(1)), 0, Some(1)), op(Write(1), 2, None)];
         assert!(!linearizable(&early));
+    }
+
+    #[test]
+    fn repeatable_indeterminate_ops_only_add_linearizations() {
+        // The unanswered write of 1 is seen before and after the write of
+        // 2: taking effect once, it cannot explain both reads.
+        let ops = [
+            op(Write(1), 0, None),
+            op(Read(Some(1)), 1, Some(2)),
+            op(Write(2), 3, Some(4)),
+            op(Read(Some(2)), 5, Some(6)),
+            op(Read(Some(1)), 7, Some(8)),
+        ];
+        assert!(!linearizable(&ops));
+        let relaxed = repeatable_indeterminate::<RegisterCas>(&ops).expect("one changes");
+        assert_eq!(relaxed.iter().filter(|op| op.reusable).count(), 1);
+        assert!(linearizable(&relaxed), "repeated, it can");
+        // Without it, the stale read is a violation either way.
+        let stale = [
+            op(Write(1), 0, Some(1)),
+            op(Write(2), 2, Some(3)),
+            op(Read(Some(1)), 4, Some(5)),
+            op(Write(3), 0, None),
+        ];
+        assert!(!linearizable(&stale));
+        let relaxed = repeatable_indeterminate::<RegisterCas>(&stale).expect("one changes");
+        assert!(!linearizable(&relaxed));
+        assert_eq!(repeatable_indeterminate::<RegisterCas>(&stale[..3]), None);
     }
 
     #[test]
