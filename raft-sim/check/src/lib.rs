@@ -126,8 +126,9 @@ pub struct KeyReport {
     pub unknown: Option<UnknownReason>,
     pub steps: u64,
     pub memo_entries: u64,
-    /// Memo and state-table bytes of the last search (held against
-    /// [`CheckOptions::max_memo_bytes_per_key`]).
+    /// The most memo and state-table bytes one search of this key held
+    /// (each search is held to [`CheckOptions::max_memo_bytes_per_key`]
+    /// and frees its memo before the next starts).
     pub memo_bytes: u64,
     /// The violation was shown with the key's indeterminate ops allowed
     /// to take effect any number of times, not only once or never (see
@@ -276,7 +277,7 @@ const ROUND_GROWTH: u64 = 4;
 fn check_keys<M: Model>(partitions: &[Partition<M::Op>], options: &CheckOptions) -> Vec<KeyReport> {
     let mut keys: Vec<KeyReport> = partitions.iter().map(KeyReport::open).collect();
     let mut open: Vec<usize> = (0..partitions.len()).collect();
-    let mut refutable = vec![true; partitions.len()];
+    let mut shortcuts = vec![Shortcuts::default(); partitions.len()];
     let mut round_steps = FIRST_ROUND_STEPS.min(options.max_steps_per_key);
     loop {
         let mut still_open = Vec::new();
@@ -285,7 +286,7 @@ fn check_keys<M: Model>(partitions: &[Partition<M::Op>], options: &CheckOptions)
             let round = search_round::<M>(
                 &partitions[index],
                 key,
-                &mut refutable[index],
+                &mut shortcuts[index],
                 round_steps,
                 options,
             );
@@ -318,12 +319,71 @@ fn check_keys<M: Model>(partitions: &[Partition<M::Op>], options: &CheckOptions)
     }
 }
 
+/// The one-sided searches tried when the exact one runs out of a round.
+/// Each answers one way only, and once it gives the other answer it would
+/// give it again (the same walk, a bigger budget), so it is not run again.
+#[derive(Clone, Copy, Debug)]
+struct Shortcuts {
+    /// Unanswered ops free to repeat: a violation is one of the history.
+    refute: bool,
+    /// Unanswered ops left out: a linearization is one of the history.
+    confirm: bool,
+}
+
+impl Default for Shortcuts {
+    fn default() -> Shortcuts {
+        Shortcuts {
+            refute: true,
+            confirm: true,
+        }
+    }
+}
+
+impl Shortcuts {
+    /// The report of a search that settled the key, if one did.
+    fn search<M: Model>(
+        &mut self,
+        ops: &[wgl::SearchOp<M::Op>],
+        budget: &Budget,
+        key: &mut KeyReport,
+    ) -> Option<wgl::SearchReport> {
+        if self.refute
+            && let Some(relaxed) = wgl::repeatable_indeterminate::<M>(ops)
+        {
+            let report = wgl::search::<M>(&relaxed, budget);
+            key.steps = key.steps.saturating_add(report.steps);
+            key.memo_bytes = key.memo_bytes.max(report.memo_bytes);
+            match report.result {
+                SearchResult::NotLinearizable => {
+                    key.repeatable_indeterminate = true;
+                    return Some(report);
+                }
+                SearchResult::Linearizable { .. } => self.refute = false,
+                SearchResult::Unknown(_) => {}
+            }
+        }
+        if self.confirm
+            && let Some(restricted) = wgl::without_indeterminate(ops)
+        {
+            let report = wgl::search::<M>(&restricted, budget);
+            key.steps = key.steps.saturating_add(report.steps);
+            key.memo_bytes = key.memo_bytes.max(report.memo_bytes);
+            match report.result {
+                SearchResult::Linearizable { .. } => return Some(report),
+                SearchResult::NotLinearizable => self.confirm = false,
+                SearchResult::Unknown(_) => {}
+            }
+        }
+        None
+    }
+}
+
 /// One round on one key; `false` if it needs a bigger step budget.
-/// `refutable`: whether the relaxed refutation may still find a violation.
+/// `shortcuts`: which of the one-sided searches may still settle the key.
 fn search_round<M: Model>(
     part: &Partition<M::Op>,
     key: &mut KeyReport,
-    refutable: &mut bool,
+    shortcuts: &mut Shortcuts,
     round_steps: u64,
     options: &CheckOptions,
 ) -> bool {
@@ -339,31 +399,18 @@ fn search_round<M: Model>(
     };
     let mut report = wgl::search::<M>(&part.ops, &budget);
     key.steps = key.steps.saturating_add(report.steps);
-    if let SearchResult::Unknown(UnknownReason::Steps { .. }) = report.result
-        && *refutable
-        && let Some(relaxed) = wgl::repeatable_indeterminate::<M>(&part.ops)
-    {
-        // Refute with repeatable indeterminate ops: a violation there is
-        // one here. It gets the next round's budget (it is the cheaper
-        // search); once it finds a linearization it will find that one
-        // again, so it is not run again.
+    key.memo_bytes = key.memo_bytes.max(report.memo_bytes);
+    if let SearchResult::Unknown(UnknownReason::Steps { .. }) = report.result {
+        // The next round's budget: the one-sided searches are the cheaper.
         let ahead = Budget {
             max_steps: round_steps.saturating_mul(ROUND_GROWTH),
             ..budget
         };
-        let refutation = wgl::search::<M>(&relaxed, &ahead);
-        key.steps = key.steps.saturating_add(refutation.steps);
-        match refutation.result {
-            SearchResult::NotLinearizable => {
-                key.repeatable_indeterminate = true;
-                report = refutation;
-            }
-            SearchResult::Linearizable { .. } => *refutable = false,
-            SearchResult::Unknown(_) => {}
+        if let Some(settled) = shortcuts.search::<M>(&part.ops, &ahead, key) {
+            report = settled;
         }
     }
     key.memo_entries = report.memo_entries;
-    key.memo_bytes = report.memo_bytes;
     key.elapsed += started.elapsed();
     match report.result {
         SearchResult::Linearizable { .. } => key.verdict = Verdict::Linearizable,

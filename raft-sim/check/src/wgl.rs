@@ -750,6 +750,16 @@ pub fn repeatable_indeterminate<M: Model>(ops: &[SearchOp<M::Op>]) -> Option<Vec
     Some(relaxed)
 }
 
+/// `ops` without their indeterminate ops: a linearization of these is one
+/// of `ops` in which none of them took effect (always allowed). `None` if
+/// there is none to leave out.
+pub fn without_indeterminate<Op: Clone>(ops: &[SearchOp<Op>]) -> Option<Vec<SearchOp<Op>>> {
+    if ops.iter().all(|op| op.ret.is_some()) {
+        return None;
+    }
+    Some(ops.iter().filter(|op| op.ret.is_some()).cloned().collect())
+}
+
 /// Checks a claimed linearization independently of the search: every
 /// determinate op exactly once, no other op twice (unless reusable),
 /// real-time order respected (an op placed later was not completed
