@@ -83,6 +83,10 @@ pub struct Cluster<B: NetBackend, A: App> {
     /// Woken at every write a client saw acknowledged (the nemesis aims
     /// kills at that moment).
     acks: Arc<tokio::sync::Notify>,
+    /// Nodes paused through [`Self::pause`] and not resumed, killed or
+    /// restarted since: a paused node's metrics still show its last role,
+    /// so the timeline's role log asks here.
+    paused: parking_lot::Mutex<BTreeSet<NodeId>>,
 }
 
 impl<B: NetBackend, A: App> Cluster<B, A> {
@@ -119,6 +123,7 @@ impl<B: NetBackend, A: App> Cluster<B, A> {
             crash: options.crash,
             initial_voters: (0..options.voters as NodeId).collect(),
             acks: Arc::new(tokio::sync::Notify::new()),
+            paused: parking_lot::Mutex::new(BTreeSet::new()),
         };
         let voters: Vec<NodeId> = cluster.initial_voters.iter().copied().collect();
         cluster.initialize(&voters).await?;
@@ -309,6 +314,7 @@ impl<B: NetBackend, A: App> Cluster<B, A> {
     ) -> Result<usize, ClusterError> {
         let member = self.member(id)?;
         member.slot.set(None);
+        self.paused.lock().remove(&id);
         self.backend.kill(id).await?;
         Ok(member.disk.crash(policy.unwrap_or(self.crash)))
     }
@@ -316,6 +322,7 @@ impl<B: NetBackend, A: App> Cluster<B, A> {
     /// Restarts node `id` from its disk.
     pub async fn restart(&self, id: NodeId) -> Result<(), ClusterError> {
         self.member(id)?.slot.set(None);
+        self.paused.lock().remove(&id);
         self.backend.restart(id).await?;
         self.raft(id).await.map(|_| ())
     }
@@ -378,13 +385,22 @@ impl<B: NetBackend, A: App> Cluster<B, A> {
     /// Freezes node `id` until [`Self::resume`]; its disk and memory stay.
     pub async fn pause(&self, id: NodeId) -> Result<(), ClusterError> {
         self.member(id)?;
-        Ok(self.backend.pause(id).await?)
+        self.backend.pause(id).await?;
+        self.paused.lock().insert(id);
+        Ok(())
     }
 
     /// Lets a paused node `id` run again.
     pub async fn resume(&self, id: NodeId) -> Result<(), ClusterError> {
         self.member(id)?;
-        Ok(self.backend.resume(id).await?)
+        self.backend.resume(id).await?;
+        self.paused.lock().remove(&id);
+        Ok(())
+    }
+
+    /// Whether node `id` is paused (by [`Self::pause`], not resumed since).
+    pub fn is_paused(&self, id: NodeId) -> bool {
+        self.paused.lock().contains(&id)
     }
 
     /// Impairs the directed link `from -> to` (any backend node, the client too).

@@ -41,6 +41,8 @@
 //! - [`nemesis`], [`invariants`], [`workload`]: faults, safety and
 //!   liveness checks, the client history.
 //! - [`sweep`], [`runner`], [`seeds`]: the seed sweep, its report and replay.
+//! - [`timeline`]: the HTML page of a run (client ops, node roles and
+//!   faults on one time axis) written beside every artifact.
 //!
 //! The README's "Test your own OpenRaft application" walks through a whole
 //! app; `raft-sim/apps/counter` is that app, `raft-sim/apps/kv` a larger one.
@@ -58,6 +60,7 @@ pub mod store;
 pub mod sweep;
 #[cfg(test)]
 mod testing;
+pub mod timeline;
 pub mod wire;
 pub mod workload;
 

@@ -204,6 +204,9 @@ pub struct SeedResult {
     pub coverage: Coverage,
     pub artifact: Option<PathBuf>,
     pub history: Option<PathBuf>,
+    /// The HTML timeline beside the artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<PathBuf>,
 }
 
 impl SeedLine for SeedResult {
@@ -224,10 +227,11 @@ impl SeedLine for SeedResult {
     }
 }
 
-/// A sweep binary for `app`: parses `sweep | run | replay` and their
-/// flags from the command line, runs them, and returns the exit code (0
-/// all seeds passed, 1 a seed failed or a replay diverged, 2 bad input).
-/// Needs `--cfg madsim`; without it, says so and exits 2.
+/// A sweep binary for `app`: parses `sweep | run | replay | merge |
+/// timeline` and their flags from the command line, runs them, and
+/// returns the exit code (0 all seeds passed, 1 a seed failed or a replay
+/// diverged, 2 bad input). Runs need `--cfg madsim`; without it, they say
+/// so and exit 2.
 pub fn main<A: App>(app: A) -> ExitCode {
     use clap::Parser;
     #[derive(clap::Parser)]
@@ -241,6 +245,8 @@ pub fn main<A: App>(app: A) -> ExitCode {
         Replay(ReplayArgs),
         /// Join the reports of a sweep's shards into one sweep's summary.
         Merge(merge::MergeArgs),
+        /// Draw a history (and its artifact) as an HTML timeline.
+        Timeline(crate::timeline::TimelineArgs),
     }
     let program = std::env::args()
         .next()
@@ -256,6 +262,7 @@ pub fn main<A: App>(app: A) -> ExitCode {
         }
         Cli::Replay(args) => replay::<A>(&args),
         Cli::Merge(args) => merge::merge(&args),
+        Cli::Timeline(args) => crate::timeline::run(&args),
     };
     outcome.unwrap_or_else(|err| {
         eprintln!("error: {err:#}");

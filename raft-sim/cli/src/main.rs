@@ -1,7 +1,8 @@
 //! `raft-sim`: twinnet's command line for its example apps.
 //!
-//! `sweep` (the main job), `run`, `replay`, `merge`, `check`, and `net-sweep` (the
-//! network layer's own chaos scenario). `--app NAME` picks the app (`kv`,
+//! `sweep` (the main job), `run`, `replay`, `merge`, `check`, `timeline` (a
+//! run's HTML timeline from its files), and `net-sweep` (the network
+//! layer's own chaos scenario). `--app NAME` picks the app (`kv`,
 //! the default, or `openraft-kv-memstore`); `--bug NAME` plants one of its bugs.
 
 use std::process::ExitCode;
@@ -37,6 +38,9 @@ enum Command {
     /// Check a history for linearizability (our JSONL, a Jepsen etcd log or
     /// Jepsen EDN lines; the format is detected from the first line).
     Check(twinnet_check::cli::CheckArgs),
+    /// Draw a history (and a run's artifact: nodes, faults, failed checks)
+    /// as one self-contained HTML timeline.
+    Timeline(raft_sim::timeline::TimelineArgs),
     /// Sweep the madsim-net chaos scenario over seeds (needs --cfg madsim).
     NetSweep(net_sweep::Args),
 }
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => apps::replay(args),
         Command::Merge(args) => raft_sim::sweep::merge::merge(&args),
         Command::Check(args) => twinnet_check::cli::run(args),
+        Command::Timeline(args) => raft_sim::timeline::run(&args),
         Command::NetSweep(args) => net_sweep::run(args),
     };
     match outcome {

@@ -9,7 +9,7 @@ use madsim_net::rand::Rng;
 use madsim_net::time::{self, Instant};
 use madsim_net::{FailureInjector, LinkImpairment, NetBackend, Partition, PartitionId, RpcFaults};
 use openraft::ServerState;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::fault::{Fault, PartitionKind, Rejoin, Target};
 use super::generate::TimeScale;
@@ -254,7 +254,7 @@ pub struct Progress {
 }
 
 /// What a step did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     Partitioned {
@@ -419,7 +419,7 @@ impl fmt::Display for Outcome {
 }
 
 /// One executed step, for the artifact.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppliedFault {
     /// Index in the schedule.
     pub step: usize,

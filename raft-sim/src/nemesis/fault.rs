@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use madsim_net::{LinkImpairment, Partition, RpcFaults};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::NodeId;
 
 /// A node a fault aims at, resolved when the step runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
     /// The node that is leader (highest term) when the step runs.
@@ -31,7 +31,7 @@ impl fmt::Display for Target {
 
 /// Which links a partition fault cuts. Node sets are drawn when the
 /// schedule is generated, so the schedule says exactly what happens.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PartitionKind {
     /// `minority` and the other nodes cannot hear each other.
@@ -140,7 +140,7 @@ pub(super) fn ring_grudges(ring: &[NodeId]) -> Partition {
 
 /// What a node killed by [`Fault::KillToRejoin`] comes back to: the moments
 /// where what it recovered from its disk is put to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rejoin {
     /// Once its log caught up it is handed the lead, so its recovered state
@@ -166,7 +166,7 @@ impl fmt::Display for Rejoin {
 }
 
 /// One fault, or the undoing of one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
     Partition(PartitionKind),

@@ -16,6 +16,7 @@ use crate::cluster::{Cluster, ClusterOptions};
 use crate::invariants::{self, LeaderWatch};
 use crate::nemesis::{self, ClusterControl, Schedule, SwarmDraw, TimeScale};
 use crate::store::CrashPolicy;
+use crate::timeline::{self, RoleLog, TimelineRecord, ViolationCore};
 use crate::workload::{self, HistoryEvent, Model, WorkloadConfig};
 
 /// After the nemesis stops, a leader must be elected and a write commit
@@ -42,6 +43,9 @@ pub fn print_one(result: &SeedResult) {
     }
     if let Some(path) = &result.history {
         println!("history: {}", path.display());
+    }
+    if let Some(path) = &result.timeline {
+        println!("timeline: {} (open it in a browser)", path.display());
     }
 }
 
@@ -75,11 +79,13 @@ pub struct Outcome {
     pub trace_hash: u64,
     pub simulated: Duration,
     pub wall: Duration,
+    /// What the timeline page draws beyond the history and the faults.
+    pub timeline: TimelineRecord,
 }
 
 impl Outcome {
-    /// The seed's result; its artifact and history are written to `dir`
-    /// when it failed or when `keep` says so.
+    /// The seed's result; its artifact, history and timeline page are
+    /// written to `dir` when it failed or when `keep` says so.
     pub fn finish<A: App>(
         self,
         seed: u64,
@@ -95,15 +101,19 @@ impl Outcome {
             .iter()
             .filter(|e| e.kind == workload::EventType::Invoke)
             .count() as u64;
-        let (mut artifact_path, mut history_path) = (None, None);
+        let (mut artifact_path, mut history_path, mut timeline_path) = (None, None, None);
         if !passed || keep {
-            history_path = write_history(dir, &label.name, seed, &self.history);
+            let mut timeline = self.timeline;
+            timeline.failures = self.failures.clone();
+            let jsonl = workload::to_jsonl(&self.history);
+            history_path = write_history(dir, &label.name, seed, &jsonl);
             let artifact = Artifact {
                 schema_version: SCHEMA_VERSION,
                 name: label.name.clone(),
                 seed,
                 config: serde_json::json!({
                     "run": config, "swarm": self.swarm, "faults": self.faults,
+                    "timeline": timeline,
                 }),
                 status: if passed {
                     Status::Passed
@@ -118,6 +128,12 @@ impl Outcome {
                 replay: label.replay.clone(),
             };
             artifact_path = artifact.write_to(dir).ok();
+            if let Some(path) = &artifact_path {
+                match timeline::write_beside_artifact(path, &artifact, &jsonl) {
+                    Ok(page) => timeline_path = Some(page),
+                    Err(err) => eprintln!("warning: seed {seed}: no timeline page: {err:#}"),
+                }
+            }
         }
         SeedResult {
             seed,
@@ -131,14 +147,15 @@ impl Outcome {
             coverage: self.coverage,
             artifact: artifact_path,
             history: history_path,
+            timeline: timeline_path,
         }
     }
 }
 
-fn write_history(dir: &Path, name: &str, seed: u64, history: &[HistoryEvent]) -> Option<PathBuf> {
+fn write_history(dir: &Path, name: &str, seed: u64, jsonl: &str) -> Option<PathBuf> {
     std::fs::create_dir_all(dir).ok()?;
     let path = dir.join(format!("{name}-seed{seed}.history.jsonl"));
-    std::fs::write(&path, workload::to_jsonl(history)).ok()?;
+    std::fs::write(&path, jsonl).ok()?;
     Some(path)
 }
 
@@ -173,8 +190,17 @@ pub async fn run_case_traced<B: NetBackend, A: App>(
     let mut failures = Vec::new();
     let driven = drive(&cluster, &config, seed, &mut failures).await;
     let agreement = settle(&cluster, &mut failures).await;
-    if let Err(violation) = linearizability(&config.app, &driven.history, config.workload.model) {
-        failures.push(format!("linearizability: {violation}"));
+    let checked = linearizability(&config.app, &driven.history, config.workload.model);
+    let mut record = TimelineRecord {
+        workload_start_ns: driven.workload_start_ns,
+        roles: driven.roles,
+        checked: true,
+        violation: None,
+        failures: Vec::new(),
+    };
+    if let Err(failure) = checked {
+        failures.push(format!("linearizability: {}", failure.report));
+        record.violation = failure.core;
     }
     let disks: Vec<_> = cluster
         .node_ids()
@@ -193,6 +219,7 @@ pub async fn run_case_traced<B: NetBackend, A: App>(
         Vec::new()
     };
     let outcome = Outcome {
+        timeline: record,
         failures,
         history: driven.history,
         faults: serde_json::to_value(&driven.applied).unwrap_or_default(),
@@ -207,9 +234,26 @@ pub async fn run_case_traced<B: NetBackend, A: App>(
     (outcome, events)
 }
 
+/// Why a history is not known to be linearizable: the checker's report
+/// and, for a violation, its core (drawn on the timeline).
+struct NotLinearizable {
+    report: String,
+    core: Option<ViolationCore>,
+}
+
+impl From<String> for NotLinearizable {
+    fn from(report: String) -> Self {
+        NotLinearizable { report, core: None }
+    }
+}
+
 /// Checks the recorded history with the checker's default (step, not
 /// time) budgets, so the verdict is as reproducible as the seed.
-fn linearizability<A: App>(app: &A, history: &[HistoryEvent], model: Model) -> Result<(), String> {
+fn linearizability<A: App>(
+    app: &A,
+    history: &[HistoryEvent],
+    model: Model,
+) -> Result<(), NotLinearizable> {
     let parsed = twinnet_check::parse_str(&workload::to_jsonl(history))
         .map_err(|e| format!("history unreadable: {e}"))?;
     let kind = match model {
@@ -229,11 +273,14 @@ fn linearizability<A: App>(app: &A, history: &[HistoryEvent], model: Model) -> R
     verdict(report)
 }
 
-fn verdict(report: twinnet_check::CheckReport) -> Result<(), String> {
+fn verdict(report: twinnet_check::CheckReport) -> Result<(), NotLinearizable> {
     match report.verdict {
         twinnet_check::Verdict::Linearizable => Ok(()),
         twinnet_check::Verdict::NotLinearizable | twinnet_check::Verdict::Unknown => {
-            Err(report.to_string())
+            Err(NotLinearizable {
+                report: report.to_string(),
+                core: report.violation.as_ref().map(ViolationCore::from_violation),
+            })
         }
     }
 }
@@ -251,6 +298,7 @@ pub fn failed_setup(why: String) -> Outcome {
         trace_hash: 0,
         simulated: Duration::ZERO,
         wall: Duration::ZERO,
+        timeline: TimelineRecord::default(),
     }
 }
 
@@ -260,6 +308,10 @@ struct Driven {
     applied: Vec<nemesis::AppliedFault>,
     swarm: Option<SwarmDraw>,
     watch: LeaderWatch,
+    /// Every node's role while the workload ran, for the timeline.
+    roles: RoleLog,
+    /// When the workload started, on the event log's clock.
+    workload_start_ns: u64,
 }
 
 /// The workload and the nemesis at once, with the leader watch sampling
@@ -278,6 +330,8 @@ async fn drive<B: NetBackend, A: App>(
     {
         failures.push(format!("liveness: no initial leader: {err}"));
     }
+    let mut roles = RoleLog::new();
+    let workload_start_ns = cluster.backend.injector().now_ns();
     let task = match workload::start(cluster, paced_workload(config, scale)) {
         Ok(task) => task,
         Err(err) => {
@@ -287,6 +341,8 @@ async fn drive<B: NetBackend, A: App>(
                 applied: Vec::new(),
                 swarm: None,
                 watch,
+                roles,
+                workload_start_ns,
             };
         }
     };
@@ -294,7 +350,10 @@ async fn drive<B: NetBackend, A: App>(
     let watching = async {
         let mut task = std::pin::pin!(task);
         loop {
+            // Both read metrics only, at the same moments: the role log
+            // changes nothing a seed does.
             watch.sample(cluster);
+            roles.sample(cluster);
             match future::select(task.as_mut(), std::pin::pin!(time::sleep(WATCH_INTERVAL))).await {
                 Either::Left((history, _)) => break history,
                 Either::Right(_) => {}
@@ -318,6 +377,8 @@ async fn drive<B: NetBackend, A: App>(
         applied,
         swarm: schedule.swarm().cloned(),
         watch,
+        roles,
+        workload_start_ns,
     }
 }
 

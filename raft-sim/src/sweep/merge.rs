@@ -176,4 +176,7 @@ pub fn print_failure(failed: &SeedResult, replay: Option<&str>, replay_binary: &
             path.display()
         );
     }
+    if let Some(path) = &failed.timeline {
+        println!("  timeline: {} (open it in a browser)", path.display());
+    }
 }
