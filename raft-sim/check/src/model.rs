@@ -210,6 +210,15 @@ pub trait Model {
         false
     }
 
+    /// Rewrites one key's ops so that ops no op can tell apart become
+    /// equal (so the search's twin rules pair them); `false` if nothing
+    /// changed. Must keep the verdict: a rewritten history is linearizable
+    /// exactly when the original is. By default, nothing changes.
+    fn merge_indistinguishable(ops: &mut [Self::Op]) -> bool {
+        let _ = ops;
+        false
+    }
+
     /// The op with its observation forgotten but its possible effect kept:
     /// `None` if it has no effect (a read), else a total op. Shrinking
     /// uses it to ask "does the violation survive if this op may or may
@@ -402,6 +411,47 @@ impl Model for RegisterCas {
             }
         };
         Ok(prepared)
+    }
+
+    /// Values written that no op ever looks for (no read returned them,
+    /// no cas compared with them) all become one value nobody looks for:
+    /// states holding any of them answer every op alike. Not with `add`
+    /// in the history, which tells every value apart.
+    fn merge_indistinguishable(ops: &mut [RegisterOp]) -> bool {
+        let mut observed = std::collections::HashSet::new();
+        for op in ops.iter() {
+            match *op {
+                RegisterOp::Add(_) => return false,
+                RegisterOp::Read(Some(value)) => {
+                    observed.insert(value);
+                }
+                RegisterOp::CasOk { from, .. }
+                | RegisterOp::CasFail { from }
+                | RegisterOp::CasMaybe { from, .. } => {
+                    observed.insert(from);
+                }
+                RegisterOp::Read(None) | RegisterOp::Write(_) => {}
+            }
+        }
+        let Some(unseen) = (i64::MIN..).find(|value| !observed.contains(value)) else {
+            return false;
+        };
+        let merge = |value: &mut i64, changed: &mut bool| {
+            if !observed.contains(value) && *value != unseen {
+                *value = unseen;
+                *changed = true;
+            }
+        };
+        let mut changed = false;
+        for op in ops.iter_mut() {
+            match op {
+                RegisterOp::Write(value)
+                | RegisterOp::CasOk { to: value, .. }
+                | RegisterOp::CasMaybe { to: value, .. } => merge(value, &mut changed),
+                RegisterOp::Read(_) | RegisterOp::CasFail { .. } | RegisterOp::Add(_) => {}
+            }
+        }
+        changed
     }
 
     fn is_read_only(op: &RegisterOp) -> bool {

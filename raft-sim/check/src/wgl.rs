@@ -716,6 +716,18 @@ impl<'a, M: Model> Search<'a, M> {
 
 /// Searches for a linearization of `ops` (one object's history).
 pub fn search<M: Model>(ops: &[SearchOp<M::Op>], budget: &Budget) -> SearchReport {
+    let mut model_ops: Vec<M::Op> = ops.iter().map(|op| op.op.clone()).collect();
+    let merged: Option<Vec<SearchOp<M::Op>>> =
+        M::merge_indistinguishable(&mut model_ops).then(|| {
+            ops.iter()
+                .zip(model_ops)
+                .map(|(op, merged)| SearchOp {
+                    op: merged,
+                    ..op.clone()
+                })
+                .collect()
+        });
+    let ops = merged.as_deref().unwrap_or(ops);
     let mut search = Search::<M>::new(ops);
     let result = search.run(budget);
     SearchReport {
@@ -883,6 +895,41 @@ mod tests {
         // It cannot take effect before it was invoked.
         let early = [op(Read(Some(1)), 0, Some(1)), op(Write(1), 2, None)];
         assert!(!linearizable(&early));
+    }
+
+    #[test]
+    fn values_nobody_looks_for_merge() {
+        let mut ops = vec![
+            Write(1),
+            Write(2),
+            CasOk { from: 2, to: 3 },
+            CasMaybe { from: 9, to: 4 },
+            Read(Some(1)),
+            CasFail { from: 7 },
+        ];
+        assert!(RegisterCas::merge_indistinguishable(&mut ops));
+        let unseen = i64::MIN;
+        assert_eq!(
+            ops,
+            vec![
+                Write(1),
+                Write(2),
+                CasOk {
+                    from: 2,
+                    to: unseen
+                },
+                CasMaybe {
+                    from: 9,
+                    to: unseen
+                },
+                Read(Some(1)),
+                CasFail { from: 7 },
+            ]
+        );
+        assert!(!RegisterCas::merge_indistinguishable(&mut ops), "stable");
+        // `add` tells every value apart.
+        let mut with_add = vec![Write(5), RegisterOp::Add(1), Read(Some(6))];
+        assert!(!RegisterCas::merge_indistinguishable(&mut with_add));
     }
 
     #[test]
