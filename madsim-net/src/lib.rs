@@ -36,6 +36,7 @@
 pub mod artifact;
 pub mod backend;
 mod context;
+mod duplex;
 mod error;
 pub mod frame;
 pub mod impairment;
