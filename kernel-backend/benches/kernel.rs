@@ -363,7 +363,7 @@ mod real {
         let mut runs_mbit_per_sec = Vec::new();
         for run in 0..THROUGHPUT_RUNS {
             let port = TCP_PORT + run as u16;
-            let bits_per_sec = tcp_bulk(&sender, &receiver, hub.peer_ip(1), port)?;
+            let bits_per_sec = tcp_bulk(&sender, &receiver, hub.peer_ip(1)?, port)?;
             runs_mbit_per_sec.push(bits_per_sec / 1e6);
         }
         let median = median_f64(&runs_mbit_per_sec);
@@ -429,7 +429,7 @@ mod real {
         let hub = two_peer_hub(EngineChoice::Userspace)?;
         let client = hub.peer_runtime(0)?;
         let server = hub.peer_runtime(1)?;
-        let (from, to) = (hub.peer_ip(0), hub.peer_ip(1));
+        let (from, to) = (hub.peer_ip(0)?, hub.peer_ip(1)?);
         let echo = start_echo(&server, to)?;
         ping_series(&client, from, to, WARMUP_PINGS, Duration::ZERO)?;
         let base = ping_series(&client, from, to, PINGS_PER_SERIES, Duration::ZERO)?;
@@ -461,16 +461,11 @@ mod real {
         base_rtt_us: f64,
     ) -> BenchResult<Value> {
         let impairment = LinkImpairment::builder().latency_ms(latency_ms).build()?;
+        let (from, to) = (hub.peer_ip(0)?, hub.peer_ip(1)?);
         hub.set_link(0, 1, impairment)?;
         hub.set_link(1, 0, impairment)?;
         let one_way = Duration::from_millis(latency_ms);
-        let series = ping_series(
-            client,
-            hub.peer_ip(0),
-            hub.peer_ip(1),
-            PINGS_PER_SERIES,
-            one_way,
-        );
+        let series = ping_series(client, from, to, PINGS_PER_SERIES, one_way);
         hub.set_link(0, 1, LinkImpairment::none())?;
         hub.set_link(1, 0, LinkImpairment::none())?;
         let series = series?;

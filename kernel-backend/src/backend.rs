@@ -84,7 +84,8 @@ impl NetBackend for KernelBackend {
         let (ip, netns) = {
             let mut hub = self.hub.write();
             let peer = hub.add_peer().map_err(net_error)?;
-            (hub.peer_ip(peer), hub.peer_netns(peer))
+            let ip = hub.peer_ip(peer).map_err(net_error)?;
+            (ip, hub.peer_netns(peer).map_err(net_error)?)
         };
         let prologue: Prologue = Arc::new(move || {
             netns

@@ -29,6 +29,8 @@ pub enum KernelError {
     },
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("no peer {peer}: this hub has {peers} peer(s), numbered from 0")]
+    UnknownPeer { peer: usize, peers: usize },
     #[error(transparent)]
     Net(#[from] NetError),
 }

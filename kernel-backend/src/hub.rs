@@ -172,24 +172,34 @@ impl Hub {
         self.peers.len()
     }
 
-    pub fn peer_ip(&self, peer: usize) -> Ipv4Addr {
-        self.peers[peer].ip
+    /// The address of `peer`; [`KernelError::UnknownPeer`] if the hub has
+    /// no such peer.
+    pub fn peer_ip(&self, peer: usize) -> Result<Ipv4Addr, KernelError> {
+        Ok(self.peer(peer)?.ip)
     }
 
     pub fn names(&self) -> &NetworkNames {
         &self.names
     }
 
-    /// The namespace of `peer`, to enter from a thread of one's own.
-    pub fn peer_netns(&self, peer: usize) -> Arc<Netns> {
-        Arc::clone(&self.peers[peer].ns)
+    /// The namespace of `peer`, to enter from a thread of one's own;
+    /// [`KernelError::UnknownPeer`] if the hub has no such peer.
+    pub fn peer_netns(&self, peer: usize) -> Result<Arc<Netns>, KernelError> {
+        Ok(Arc::clone(&self.peer(peer)?.ns))
     }
 
     /// A thread of its own inside `peer`'s namespace, running a
     /// current-thread tokio runtime: spawn futures there, get results back.
     pub fn peer_runtime(&self, peer: usize) -> Result<NsRuntime, KernelError> {
-        let name = self.names.name(Role::PeerVeth, peer);
-        NsRuntime::start(&name, Some(self.peer_netns(peer)))
+        let netns = self.peer_netns(peer)?;
+        NsRuntime::start(&self.names.name(Role::PeerVeth, peer), Some(netns))
+    }
+
+    fn peer(&self, peer: usize) -> Result<&Peer, KernelError> {
+        self.peers.get(peer).ok_or(KernelError::UnknownPeer {
+            peer,
+            peers: self.peers.len(),
+        })
     }
 
     /// Adds one peer; returns its index.
@@ -299,10 +309,11 @@ impl Hub {
     }
 
     fn check_link(&self, from: usize, to: usize) -> Result<(), KernelError> {
-        let count = self.peers.len();
-        if from >= count || to >= count || from == to {
+        self.peer(from)?;
+        self.peer(to)?;
+        if from == to {
             return Err(KernelError::Config(format!(
-                "no link {from} -> {to} among {count} peers"
+                "no link {from} -> {to}: a peer has no link to itself"
             )));
         }
         Ok(())

@@ -50,7 +50,7 @@ fn impairment(
 fn tcp_goodput_bits_per_sec(hub: &Hub, warmup_bytes: u64, window: Duration) -> f64 {
     let sender = hub.peer_runtime(0).unwrap();
     let receiver = hub.peer_runtime(1).unwrap();
-    let (from, to) = (hub.peer_ip(0), hub.peer_ip(1));
+    let (from, to) = (hub.peer_ip(0).unwrap(), hub.peer_ip(1).unwrap());
     let listener = receiver.call(async move { TcpListener::bind((to, PORT)).await.unwrap() });
     let measured = receiver.spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
@@ -138,7 +138,7 @@ fn tc_rate_goodput_is_within_5_percent_at_10_and_100_mbit() {
 fn udp_round_trips(hub: &Hub, count: usize) -> Vec<Duration> {
     let client = hub.peer_runtime(0).unwrap();
     let server = hub.peer_runtime(1).unwrap();
-    let (from, to) = (hub.peer_ip(0), hub.peer_ip(1));
+    let (from, to) = (hub.peer_ip(0).unwrap(), hub.peer_ip(1).unwrap());
     let echo_socket = server.call(async move { UdpSocket::bind((to, PORT)).await.unwrap() });
     let echo = server.spawn(async move {
         let mut buf = [0u8; 64];
@@ -219,7 +219,7 @@ fn userspace_round_trips_match_the_configured_latency() {
 fn udp_arrivals(hub: &Hub, count: u32, payload_bytes: usize, gap: Duration) -> Vec<u32> {
     let sender = hub.peer_runtime(0).unwrap();
     let receiver = hub.peer_runtime(1).unwrap();
-    let (from, to) = (hub.peer_ip(0), hub.peer_ip(1));
+    let (from, to) = (hub.peer_ip(0).unwrap(), hub.peer_ip(1).unwrap());
     let socket = receiver.call(async move { UdpSocket::bind((to, PORT + 1)).await.unwrap() });
     let arrivals = receiver.spawn(async move {
         let mut seen = Vec::with_capacity(count as usize * 2);

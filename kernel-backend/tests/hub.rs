@@ -19,8 +19,8 @@ fn new_hub(engine: EngineChoice) -> Hub {
 fn udp_round_trip(hub: &Hub, from: usize, to: usize) -> Duration {
     let server = hub.peer_runtime(to).unwrap();
     let client = hub.peer_runtime(from).unwrap();
-    let to_ip = hub.peer_ip(to);
-    let from_ip = hub.peer_ip(from);
+    let to_ip = hub.peer_ip(to).unwrap();
+    let from_ip = hub.peer_ip(from).unwrap();
     // Bound before the first ping leaves, so a miss is the network's.
     let socket =
         server.call(async move { tokio::net::UdpSocket::bind((to_ip, 7000)).await.unwrap() });

@@ -1,8 +1,8 @@
 #![cfg(all(target_os = "linux", not(madsim)))]
 //! What a user relies on beyond set-up: hubs never collide (two in one
 //! process, or beside another process's), the node cap holds, partitions
-//! drop silently, and asking for what this kernel cannot do is one clear
-//! error.
+//! drop silently, and asking for what this kernel cannot do, or for a peer
+//! the hub does not have, is one clear error.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use kernel_backend::testing::{require_root, skip};
 use kernel_backend::{EngineChoice, Hub, HubConfig, KernelError, probe};
+use madsim_net::LinkImpairment;
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 
 fn hub(engine: EngineChoice, peers: usize) -> Hub {
@@ -26,7 +27,7 @@ fn hub(engine: EngineChoice, peers: usize) -> Hub {
 fn ask_tag(hub: &Hub, from: usize, to: usize, tag: &'static [u8]) -> Vec<u8> {
     let server = hub.peer_runtime(to).unwrap();
     let client = hub.peer_runtime(from).unwrap();
-    let (from_ip, to_ip) = (hub.peer_ip(from), hub.peer_ip(to));
+    let (from_ip, to_ip) = (hub.peer_ip(from).unwrap(), hub.peer_ip(to).unwrap());
     let socket = server.call(async move { UdpSocket::bind((to_ip, 7300)).await.unwrap() });
     server.spawn(async move {
         let mut buf = [0u8; 16];
@@ -57,8 +58,8 @@ fn two_hubs_with_the_same_subnet_never_see_each_other() {
     let first = hub(EngineChoice::Bridge, 3);
     let second = hub(EngineChoice::Userspace, 3);
     assert_eq!(
-        first.peer_ip(2),
-        second.peer_ip(2),
+        first.peer_ip(2).unwrap(),
+        second.peer_ip(2).unwrap(),
         "same addresses on purpose"
     );
     assert_ne!(
@@ -118,7 +119,7 @@ fn partitions_drop_silently_and_heal() {
     let hub = hub(EngineChoice::Userspace, 2);
     let server = hub.peer_runtime(1).unwrap();
     let client = hub.peer_runtime(0).unwrap();
-    let (from, to) = (hub.peer_ip(0), hub.peer_ip(1));
+    let (from, to) = (hub.peer_ip(0).unwrap(), hub.peer_ip(1).unwrap());
     let listener = server.call(async move { TcpListener::bind((to, 7400)).await.unwrap() });
     server.spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -189,4 +190,37 @@ fn bad_configurations_are_refused_with_the_reason() {
     });
     assert!(tiny.err().expect("too small").to_string().contains("/30"));
     assert!("turbo".parse::<EngineChoice>().is_err());
+}
+
+/// Asking for a peer the hub does not have is a typed error naming the
+/// peer and the hub's size, never a panic; the same holds for its links.
+#[test]
+fn unknown_peers_are_typed_errors() {
+    if !require_root("unknown_peers_are_typed_errors") {
+        return;
+    }
+    let hub = hub(EngineChoice::Userspace, 2);
+    let unknown = |result: Result<_, KernelError>| match result {
+        Err(KernelError::UnknownPeer { peer: 5, peers: 2 }) => {}
+        Err(other) => panic!("wrong error for peer 5: {other}"),
+        Ok(_) => panic!("peer 5 of 2 was found"),
+    };
+    unknown(hub.peer_ip(5).map(drop));
+    unknown(hub.peer_netns(5).map(drop));
+    unknown(hub.peer_runtime(5).map(drop));
+    unknown(hub.set_link(0, 5, LinkImpairment::lan()));
+    unknown(hub.set_blocked(&[(5, 0)]));
+    let text = hub.peer_ip(5).unwrap_err().to_string();
+    assert!(
+        text.contains("no peer 5") && text.contains("2 peer"),
+        "{text}"
+    );
+    assert!(matches!(
+        hub.set_link(1, 1, LinkImpairment::lan()),
+        Err(KernelError::Config(_))
+    ));
+    assert_eq!(
+        hub.peer_ip(1).unwrap(),
+        std::net::Ipv4Addr::new(10, 77, 0, 2)
+    );
 }
