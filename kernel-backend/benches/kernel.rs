@@ -190,7 +190,7 @@ mod real {
 
     fn bench_setup_teardown() -> BenchResult<Value> {
         println!("set-up/tear-down: {SETUP_REPETITIONS} repetitions of {PEER_COUNTS:?} peers");
-        // Warm-up, not counted: the capability probe, the stale sweep, caches.
+        // Warm-up, not counted: the capability probe, reaping stale objects, caches.
         hub_up_down(PEER_COUNTS[0], EngineChoice::Bridge)?;
         baseline_up_down(PEER_COUNTS[0])?;
         let mut hub = vec![Vec::new(); PEER_COUNTS.len()];

@@ -16,8 +16,8 @@ use madsim_net::{FailureInjector, LinkImpairment, NetBackend, NetError, NodeId, 
 use parking_lot::RwLock;
 
 use crate::KernelError;
-use crate::engine::EngineKind;
 use crate::hub::{Hub, HubConfig};
+use crate::link_engine::EngineKind;
 
 pub struct KernelBackend {
     hub: Arc<RwLock<Hub>>,

@@ -10,7 +10,7 @@
 //! live in the HOST namespace and the namespaces are bind mounts that
 //! outlive the process: a killed run leaves them behind. That is exactly
 //! why every name is pid-stamped ([`NetworkNames`]) and why
-//! [`crate::sweep::sweep_stale`] exists.
+//! [`crate::reap::reap_stale`] exists.
 //!
 //! Less is done than by a hub, because one `ip` process cannot do more:
 //! its batch lines do not accept `-n NS` (iproute2 6.1: `Object "-n" is

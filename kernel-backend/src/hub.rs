@@ -23,7 +23,7 @@ use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
 use parking_lot::Mutex;
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
-use crate::engine::{Engine, EngineKind};
+use crate::link_engine::{EngineKind, LinkEngine};
 use crate::names::{NetworkNames, Role};
 use crate::netns::Netns;
 use crate::probe::EngineChoice;
@@ -121,7 +121,7 @@ pub struct HubTimings {
 pub struct Hub {
     names: NetworkNames,
     config: HubConfig,
-    engine: Engine,
+    engine: LinkEngine,
     peers: Vec<Peer>,
     links: Mutex<LinkTable>,
     hub_rtnl: rtnetlink::Handle,
@@ -137,7 +137,7 @@ impl Hub {
         probe::require_root()?;
         let kind = probe::choose_engine(config.engine)?;
         let names = NetworkNames::next();
-        startup_sweep();
+        reap_stale_once();
         let control = NsRuntime::start(&format!("{}-control", names.name(Role::Bridge, 0)), None)?;
         let bridge = names.name(Role::Bridge, 0);
         let (hub_ns, hub_rtnl) = control.call(async move {
@@ -151,7 +151,7 @@ impl Hub {
                 .map_err(|e| KernelError::netlink(format!("create bridge {bridge}"), e))?;
             Ok::<_, KernelError>((ns, handle))
         })?;
-        let engine = Engine::start(kind, config.seed, config.tun_mtu_bytes)?;
+        let engine = LinkEngine::start(kind, config.seed, config.tun_mtu_bytes)?;
         Ok(Hub {
             names,
             config,
@@ -319,7 +319,7 @@ impl Hub {
         Ok(())
     }
 
-    pub fn engine(&self) -> &Engine {
+    pub fn engine(&self) -> &LinkEngine {
         &self.engine
     }
 
@@ -347,14 +347,14 @@ impl Hub {
 
 /// Removes what killed runs left, once per process. A failure is only
 /// reported: it concerns other runs' leftovers, not this hub.
-fn startup_sweep() {
-    static SWEPT: std::sync::Once = std::sync::Once::new();
-    SWEPT.call_once(|| match crate::sweep::sweep_stale() {
+fn reap_stale_once() {
+    static REAPED: std::sync::Once = std::sync::Once::new();
+    REAPED.call_once(|| match crate::reap::reap_stale() {
         Ok(report) if !report.is_empty() => {
             tracing::info!(?report, "removed what killed runs left behind")
         }
         Ok(_) => {}
-        Err(err) => tracing::warn!("stale sweep failed: {err}"),
+        Err(err) => tracing::warn!("reaping stale objects failed: {err}"),
     });
 }
 
@@ -401,9 +401,7 @@ async fn build_peers(
         let mtu = plan.tun_mtu_bytes;
         let (ns, (handle, tun)) = Netns::create_with(|| {
             let handle = open_namespace()?;
-            let tun = mtu
-                .map(|_| crate::engine::open_tun(&tun_name))
-                .transpose()?;
+            let tun = mtu.map(|_| open_peer_tun(&tun_name)).transpose()?;
             Ok((handle, tun))
         })?;
         opened.push((plan, ns, handle, tun));
@@ -509,4 +507,14 @@ async fn add_address(
         .add(index, ip.into(), prefix_len)
         .execute()
         .await
+}
+
+/// Opens peer TUN `name` in the calling thread's namespace; returns it with
+/// its interface index.
+fn open_peer_tun(name: &str) -> Result<(OwnedFd, u32), KernelError> {
+    // The hub sets the MTU over netlink with the link up.
+    let fd = crate::userspace::open_tun(name, None)?;
+    let index = nix::net::if_::if_nametoindex(name)
+        .map_err(|e| KernelError::io(format!("find TUN {name}"), e))?;
+    Ok((fd, index))
 }

@@ -25,7 +25,7 @@
 //! real TCP stack; the code is the same `madsim_net` code that runs in the
 //! simulator. Lower down, [`Hub`] builds the network alone (peers, their
 //! namespaces, [`NsRuntime`]s to run code in them), [`probe`] says what the
-//! kernel can do, and [`sweep`] removes what killed runs left.
+//! kernel can do, and [`reap`] removes what killed runs left.
 //!
 //! Everything here is Linux-only and real-network-only: under `--cfg madsim`
 //! the crate is empty.
@@ -33,21 +33,21 @@
 
 mod backend;
 pub mod baseline;
-pub mod engine;
 pub mod error;
 pub mod hub;
+pub mod link_engine;
 pub mod names;
 pub mod netns;
 pub mod probe;
+pub mod reap;
 pub mod runtime;
-pub mod sweep;
 pub mod tc;
 pub mod testing;
 pub mod userspace;
 
 pub use backend::KernelBackend;
-pub use engine::EngineKind;
 pub use error::KernelError;
 pub use hub::{Hub, HubConfig};
+pub use link_engine::EngineKind;
 pub use probe::EngineChoice;
 pub use runtime::NsRuntime;

@@ -1,6 +1,6 @@
 //! Names of the interfaces and namespaces this crate creates.
 //!
-//! Every name carries the owning process id, so a stale sweep can tell a
+//! Every name carries the owning process id, so reaping stale objects can tell a
 //! live run's objects from a dead one's, and a network counter, so two
 //! networks of one process never share a name. Names fit the kernel's
 //! 15-character limit: `tw` + pid (5 base-36 digits) + network (2) + role

@@ -15,7 +15,7 @@ use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use serde::Serialize;
 
 use crate::KernelError;
-use crate::engine::EngineKind;
+use crate::link_engine::EngineKind;
 use crate::netns::Netns;
 
 /// The engine the user asked for.

@@ -4,7 +4,7 @@
 //! [`skip`] and returns: the marker line it prints is how `cargo xtask test`
 //! counts it as skipped rather than passed.
 
-use crate::sweep;
+use crate::reap;
 
 /// The marker `cargo xtask test` looks for in test output.
 pub const SKIP_MARKER: &str = "twinnet-skip:";
@@ -83,14 +83,14 @@ impl HostSnapshot {
 pub fn host_snapshot() -> HostSnapshot {
     let process_namespaces = namespaces_referenced_by(std::process::id());
     std::thread::spawn(move || {
-        sweep::enter_host_namespace().expect("enter the host namespace");
-        let mut links: Vec<String> = sweep::host_links(&|_| true)
+        reap::enter_host_namespace().expect("enter the host namespace");
+        let mut links: Vec<String> = reap::host_links(&|_| true)
             .expect("list links")
             .into_iter()
             .map(|(name, _)| name)
             .collect();
         links.sort();
-        let mut named_namespaces = sweep::named_namespaces().expect("list /run/netns");
+        let mut named_namespaces = reap::named_namespaces().expect("list /run/netns");
         named_namespaces.sort();
         HostSnapshot {
             links,
@@ -106,9 +106,9 @@ pub fn host_snapshot() -> HostSnapshot {
 /// `(ifindex, handle, kind)` of every qdisc in the calling thread's namespace.
 fn host_qdiscs() -> Vec<(i32, u32, String)> {
     use futures::TryStreamExt;
-    let runtime = sweep::current_thread_runtime().expect("runtime");
+    let runtime = reap::current_thread_runtime().expect("runtime");
     let mut qdiscs: Vec<(i32, u32, String)> = runtime.block_on(async {
-        let handle = sweep::connect().expect("netlink");
+        let handle = reap::connect().expect("netlink");
         let messages: Vec<_> = handle
             .qdisc()
             .get()

@@ -2,14 +2,14 @@
 //! Nothing survives a SIGKILL: a child killed in the middle of building a
 //! hub leaves no namespace behind, and what it placed outside its hub (the
 //! `ip -batch` baseline: named namespaces, a bridge and veths in the host
-//! namespace) is exactly what the stale sweep removes.
+//! namespace) is exactly what reaping stale objects removes.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kernel_backend::names::owner_pid;
-use kernel_backend::sweep::sweep_stale;
+use kernel_backend::reap::reap_stale;
 use kernel_backend::testing::{
     all_referenced_namespaces, host_snapshot, namespaces_referenced_by, require_root,
 };
@@ -17,11 +17,11 @@ use kernel_backend::testing::{
 const CHILD: &str = env!("CARGO_BIN_EXE_twinnet-net");
 
 #[test]
-fn a_child_killed_mid_setup_leaves_nothing_the_sweep_does_not_remove() {
-    if !require_root("a_child_killed_mid_setup_leaves_nothing_the_sweep_does_not_remove") {
+fn a_child_killed_mid_setup_leaves_nothing_reaping_does_not_remove() {
+    if !require_root("a_child_killed_mid_setup_leaves_nothing_reaping_does_not_remove") {
         return;
     }
-    sweep_stale().expect("sweep before");
+    reap_stale().expect("reap before");
     let before = host_snapshot();
     let mut child = Command::new(CHILD)
         .args(["hold", "--peers", "100", "--baseline-peers", "10"])
@@ -62,7 +62,7 @@ fn a_child_killed_mid_setup_leaves_nothing_the_sweep_does_not_remove() {
         "the baseline's bridge and veths remain"
     );
 
-    let report = sweep_stale().expect("sweep after");
+    let report = reap_stale().expect("reap after");
     let mut removed = report.namespaces.clone();
     removed.sort();
     assert_eq!(removed, ours(&leftovers.named_namespaces));
@@ -89,13 +89,13 @@ fn a_child_killed_mid_setup_leaves_nothing_the_sweep_does_not_remove() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    the_sweep_spares_live_runs();
+    reaping_spares_live_runs();
 }
 
 /// Run after the SIGKILL case, not beside it: both look at the host namespace.
-fn the_sweep_spares_live_runs() {
+fn reaping_spares_live_runs() {
     let baseline = kernel_backend::baseline::up(3).expect("baseline up");
-    let report = sweep_stale().expect("sweep");
+    let report = reap_stale().expect("reap");
     let mine = |name: &String| owner_pid(name) == Some(std::process::id());
     assert!(!report.namespaces.iter().any(mine), "{report:?}");
     assert!(!report.links.iter().any(mine), "{report:?}");

@@ -583,7 +583,7 @@ fn filter_and_delete_cases() -> Vec<Case> {
     cases
 }
 
-/// The exact messages `TcEngine` sends for a few presets.
+/// The exact messages `QdiscTree` sends for a few presets.
 fn engine_cases(encoding: NetemDelayEncoding, clock: &Psched) -> Vec<Case> {
     let handles = LinkHandles::for_destination(6).expect("handles");
     let mut cases = vec![class_case(

@@ -1,7 +1,8 @@
 //! `twinnet-net`: kernel-backend from the command line.
 //!
 //! - `probe`: what this kernel can do, and the engine `auto` picks (JSON).
-//! - `sweep`: remove what killed runs left (`cargo xtask clean-net`).
+//! - `reap`: remove what killed runs left (`cargo xtask clean-net`); `sweep`
+//!   is its former name, still accepted.
 //! - `hold --peers N`: build a hub and keep it until killed, printing each
 //!   peer as it comes up (the SIGKILL-mid-set-up test drives this).
 
@@ -27,10 +28,10 @@ fn main() -> std::process::ExitCode {
 mod cli {
     use std::io::Write;
 
-    use kernel_backend::{EngineChoice, Hub, HubConfig, KernelError, baseline, probe, sweep};
+    use kernel_backend::{EngineChoice, Hub, HubConfig, KernelError, baseline, probe, reap};
 
     #[derive(clap::Parser, Debug)]
-    #[command(name = "twinnet-net", about = "kernel-backend: probe, sweep, hold")]
+    #[command(name = "twinnet-net", about = "kernel-backend: probe, reap, hold")]
     pub struct Cli {
         #[command(subcommand)]
         command: Command,
@@ -41,7 +42,10 @@ mod cli {
         /// Print what this kernel can do and the engine `auto` picks.
         Probe,
         /// Remove namespaces and links left by killed runs (needs root).
-        Sweep,
+        // `sweep` was its name before raft-sim's seed sweeps took the word;
+        // `cargo xtask clean-net` may still call it that.
+        #[command(alias = "sweep")]
+        Reap,
         /// Build a hub of N peers one by one and hold it until killed.
         Hold {
             #[arg(long, default_value_t = 100)]
@@ -50,7 +54,7 @@ mod cli {
             #[arg(long, default_value = "bridge", value_parser = parse_engine)]
             engine: EngineChoice,
             /// Also build the `ip -batch` baseline with this many peers
-            /// first (named namespaces and host links: what the sweep is for).
+            /// first (named namespaces and host links: what reaping is for).
             #[arg(long, default_value_t = 0)]
             baseline_peers: usize,
         },
@@ -71,8 +75,8 @@ mod cli {
                 println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
                 Ok(())
             }
-            Command::Sweep => {
-                let report = sweep::sweep_stale()?;
+            Command::Reap => {
+                let report = reap::reap_stale()?;
                 if report.is_empty() {
                     println!("clean-net: nothing to clean");
                 } else {
@@ -115,6 +119,21 @@ mod cli {
         let _ = out.flush();
         loop {
             std::thread::park();
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use clap::Parser;
+
+        use super::{Cli, Command};
+
+        #[test]
+        fn reap_is_also_accepted_under_its_former_name_sweep() {
+            for word in ["reap", "sweep"] {
+                let cli = Cli::try_parse_from(["twinnet-net", word]).expect(word);
+                assert!(matches!(cli.command, Command::Reap), "{word}: {cli:?}");
+            }
         }
     }
 }

@@ -1,10 +1,13 @@
 //! Complete tc netlink requests, flag for flag what `tc` sends, ready for
-//! `rtnetlink::Handle::request`.
+//! `rtnetlink::Handle::request`, and [`send_request`], which sends one and
+//! reads the kernel's answer.
 
 use std::net::Ipv4Addr;
 
+use futures::StreamExt;
 use netlink_packet_core::{
     DefaultNla, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkMessage,
+    NetlinkPayload,
 };
 use netlink_packet_route::tc::{
     TcAttribute, TcFilterU32Option, TcHandle, TcHeader, TcMessage, TcOption, TcU32Key,
@@ -299,6 +302,39 @@ pub fn to_bytes(message: &NetlinkMessage<RouteNetlinkMessage>) -> Vec<u8> {
     let mut buf = vec![0u8; message.buffer_len()];
     message.serialize(&mut buf);
     buf
+}
+
+/// Sends one request and waits for its acknowledgement; a NACK becomes
+/// `rtnetlink::Error::NetlinkError` (its `code` is the negative errno).
+pub async fn send_request(
+    handle: &rtnetlink::Handle,
+    message: NetlinkMessage<RouteNetlinkMessage>,
+) -> Result<(), rtnetlink::Error> {
+    let mut handle = handle.clone();
+    let mut replies = handle.request(message)?;
+    while let Some(reply) = replies.next().await {
+        if let NetlinkPayload::Error(err) = reply.payload {
+            // An error message without a code is the ACK.
+            if err.code.is_some() {
+                return Err(rtnetlink::Error::NetlinkError(err));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// True when `err` is the kernel's answer to a qdisc kind it does not have
+/// ("Specified qdisc kind is unknown": ENOENT), e.g. to the netem probe.
+pub fn is_unknown_qdisc_kind(err: &rtnetlink::Error) -> bool {
+    nack_code(err) == Some(-libc::ENOENT)
+}
+
+/// The (negative) errno of a kernel NACK.
+fn nack_code(err: &rtnetlink::Error) -> Option<i32> {
+    match err {
+        rtnetlink::Error::NetlinkError(msg) => msg.code.map(|code| code.get()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

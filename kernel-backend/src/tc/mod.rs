@@ -8,30 +8,32 @@
 //! - [`psched`]: the scheduler clock and tc's tick arithmetic.
 //! - [`netem`], [`tbf`], [`htb`]: typed, validated settings and their
 //!   options payloads.
-//! - [`message`]: full `RTM_NEW*`/`RTM_DEL*` messages, the u32 filter, and
-//!   the netem probe message.
+//! - [`message`]: full `RTM_NEW*`/`RTM_DEL*` messages, the u32 filter, the
+//!   netem probe message, and sending one with its acknowledgement.
 //! - [`handles`]: the handle plan, collision-free for 4095 destinations.
 //! - [`mapping`]: `LinkImpairment` to netem/TBF settings.
-//! - [`engine`]: [`TcEngine`], which installs and updates it all.
+//! - [`qdisc_tree`]: [`QdiscTree`], which installs and updates it all on
+//!   one source peer's veth.
 
-pub mod engine;
 pub mod handles;
 pub mod htb;
 pub mod mapping;
 pub mod message;
 pub mod netem;
 pub mod psched;
+pub mod qdisc_tree;
 pub mod tbf;
 mod wire;
 
-pub use engine::{TcEngine, is_unknown_qdisc_kind, send_request};
 pub use handles::LinkHandles;
 pub use htb::{HtbClassSpec, HtbQdiscSpec};
 pub use mapping::{netem_options_for, pass_through_class, tbf_options_for};
 pub use message::{
     QdiscOptions, TcTarget, TcVerb, U32DstFilter, del_class, del_qdisc, del_u32_filter,
-    netem_probe_message, new_htb_class, new_qdisc, new_u32_dst_filter, tc_handle,
+    is_unknown_qdisc_kind, netem_probe_message, new_htb_class, new_qdisc, new_u32_dst_filter,
+    send_request, tc_handle,
 };
 pub use netem::{NetemDelayEncoding, NetemSpec};
 pub use psched::Psched;
+pub use qdisc_tree::QdiscTree;
 pub use tbf::TbfSpec;

@@ -11,7 +11,7 @@
 //! Modules, by concept:
 //! - [`tun`]: opening a TUN device (and setting its MTU).
 //! - [`relay`]: the [`Relay`] handle and its [`RelayConfig`].
-//! - `engine`: the relay thread (epoll, ports, routing, delivery).
+//! - `relay_thread`: the relay thread (epoll, ports, routing, delivery).
 //! - [`link`]: the pure per-link decisions; [`bucket`]: the rate limiter.
 //! - [`schedule`]: the timer queue; [`pool`]: reused packet buffers.
 //! - [`packet`]: IPv4 validation and corruption; [`stats`]: counters.
@@ -33,11 +33,11 @@
 
 pub mod bucket;
 pub mod clock;
-mod engine;
 pub mod link;
 pub mod packet;
 pub mod pool;
 pub mod relay;
+mod relay_thread;
 pub mod schedule;
 pub mod stats;
 pub mod tun;

@@ -1,6 +1,6 @@
 //! [`Relay`]: the handle to the relay thread.
 //!
-//! The relay is one dedicated OS thread (the private `engine` module) that owns
+//! The relay is one dedicated OS thread (the private `relay_thread` module) that owns
 //! every port fd and all link state. The handle talks to it through a
 //! command channel plus an eventfd to wake it; each call waits for the
 //! thread's reply, so when `set_link` returns the change is in effect for
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use madsim_net::LinkImpairment;
 
-use super::engine::Engine;
+use super::relay_thread::RelayThread;
 use super::stats::{LinkStats, RelayStats};
 use super::{MAX_PORTS, tun};
 use crate::KernelError;
@@ -147,10 +147,10 @@ impl Relay {
         config.validate()?;
         let wake = Arc::new(new_eventfd()?);
         let (commands, inbox) = mpsc::channel();
-        let engine = Engine::new(config, Arc::clone(&wake), inbox)?;
+        let relay_thread = RelayThread::new(config, Arc::clone(&wake), inbox)?;
         let thread = std::thread::Builder::new()
             .name("twinnet-relay".into())
-            .spawn(move || engine.run())
+            .spawn(move || relay_thread.run())
             .map_err(|e| KernelError::io("spawn the relay thread", e))?;
         Ok(Relay {
             commands: Some(commands),

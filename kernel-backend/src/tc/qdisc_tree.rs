@@ -1,12 +1,13 @@
-//! [`TcEngine`]: per-link impairment on one source peer's veth with
-//! HTB + u32 + TBF + netem. See [`super::handles`] for the tree it builds.
+//! [`QdiscTree`]: the qdisc tree on one source peer's veth, HTB + u32 +
+//! TBF + netem, impairing its traffic per destination. See
+//! [`super::handles`] for the tree's handles.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use madsim_net::LinkImpairment;
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_core::NetlinkMessage;
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::tc::TcAttribute;
 
@@ -15,16 +16,16 @@ use super::htb::{HTB_KIND, HtbQdiscSpec};
 use super::mapping::{netem_options_for, pass_through_class, tbf_options_for};
 use super::message::{
     QdiscOptions, TC_H_ROOT, TcTarget, TcVerb, U32DstFilter, del_class, del_qdisc, del_u32_filter,
-    new_htb_class, new_qdisc, new_u32_dst_filter,
+    new_htb_class, new_qdisc, new_u32_dst_filter, send_request,
 };
 use super::netem::{NetemDelayEncoding, NetemSpec};
 use super::psched::Psched;
 use super::tbf::TbfSpec;
 use crate::KernelError;
 
-/// Delay encoding the engine sends: exact nanoseconds, no 274 s tick cap
+/// Delay encoding the tree sends: exact nanoseconds, no 274 s tick cap
 /// (iproute2 >= 6.10 sends the same; kernels >= 4.15 read it).
-const ENGINE_NETEM_ENCODING: NetemDelayEncoding = NetemDelayEncoding::Nanos64;
+const NETEM_DELAY_ENCODING: NetemDelayEncoding = NetemDelayEncoding::Nanos64;
 
 /// Which qdiscs hang under a link's HTB class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +62,9 @@ struct LinkState {
     leaf: Leaf,
 }
 
-/// The tc engine of one source peer: impairs traffic leaving its veth per
+/// The qdisc tree of one source peer: impairs traffic leaving its veth per
 /// destination.
-pub struct TcEngine {
+pub struct QdiscTree {
     /// rtnetlink connection opened inside the peer's namespace.
     handle: rtnetlink::Handle,
     ifindex: u32,
@@ -72,11 +73,11 @@ pub struct TcEngine {
     links: HashMap<usize, LinkState>,
 }
 
-impl TcEngine {
-    /// An engine for interface `ifindex`, reached through `handle` (which must
+impl QdiscTree {
+    /// The tree of interface `ifindex`, reached through `handle` (which must
     /// belong to the interface's namespace). Installs nothing until used.
     pub fn new(handle: rtnetlink::Handle, ifindex: u32, netem_available: bool) -> Self {
-        TcEngine {
+        QdiscTree {
             handle,
             ifindex,
             netem_available,
@@ -186,7 +187,7 @@ impl TcEngine {
             return Ok(());
         }
         // HTB cannot "change", so replacing an HTB root 1: fails: adopt one
-        // left by an earlier engine on this interface instead.
+        // left by an earlier tree on this interface instead.
         if !self.root_is_htb_1().await? {
             let root = TcTarget {
                 ifindex: self.ifindex,
@@ -246,7 +247,7 @@ impl TcEngine {
         }
         if let Some(spec) = netem {
             let target = self.target(handles.netem_handle, handles.class_id);
-            let options = QdiscOptions::Netem(spec, ENGINE_NETEM_ENCODING);
+            let options = QdiscOptions::Netem(spec, NETEM_DELAY_ENCODING);
             let message = new_qdisc(TcVerb::Replace, target, &options, clock)?;
             self.send(message, || format!("netem for destination {dst_index}"))
                 .await?;
@@ -291,38 +292,5 @@ impl TcEngine {
         send_request(&self.handle, message).await.map_err(|e| {
             KernelError::netlink(format!("tc on ifindex {}: {}", self.ifindex, context()), e)
         })
-    }
-}
-
-/// Sends one request and waits for its acknowledgement; a NACK becomes
-/// `rtnetlink::Error::NetlinkError` (its `code` is the negative errno).
-pub async fn send_request(
-    handle: &rtnetlink::Handle,
-    message: NetlinkMessage<RouteNetlinkMessage>,
-) -> Result<(), rtnetlink::Error> {
-    let mut handle = handle.clone();
-    let mut replies = handle.request(message)?;
-    while let Some(reply) = replies.next().await {
-        if let NetlinkPayload::Error(err) = reply.payload {
-            // An error message without a code is the ACK.
-            if err.code.is_some() {
-                return Err(rtnetlink::Error::NetlinkError(err));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// True when `err` is the kernel's answer to a qdisc kind it does not have
-/// ("Specified qdisc kind is unknown": ENOENT), e.g. to the netem probe.
-pub fn is_unknown_qdisc_kind(err: &rtnetlink::Error) -> bool {
-    nack_code(err) == Some(-libc::ENOENT)
-}
-
-/// The (negative) errno of a kernel NACK.
-fn nack_code(err: &rtnetlink::Error) -> Option<i32> {
-    match err {
-        rtnetlink::Error::NetlinkError(msg) => msg.code.map(|code| code.get()),
-        _ => None,
     }
 }

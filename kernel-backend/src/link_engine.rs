@@ -1,4 +1,4 @@
-//! [`Engine`]: the impairment engine of a hub, `tc` or `userspace`, behind
+//! [`LinkEngine`]: what impairs a hub's links, `tc` or `userspace`, behind
 //! one interface (the hub does not care which).
 
 use std::collections::BTreeMap;
@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::KernelError;
-use crate::tc::TcEngine;
+use crate::tc::QdiscTree;
 use crate::userspace::{Relay, RelayConfig};
 /// Which engine impairs a hub's links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,24 +41,25 @@ impl fmt::Display for EngineKind {
 
 pub type LinkJob = Pin<Box<dyn Future<Output = Result<(), KernelError>> + Send>>;
 
-pub enum Engine {
+/// The engine that impairs a hub's links.
+pub enum LinkEngine {
     Tc {
         /// False for [`EngineKind::Bridge`].
         netem: bool,
         /// One qdisc tree per source peer, built on first use.
-        sources: Mutex<BTreeMap<usize, Arc<tokio::sync::Mutex<TcEngine>>>>,
+        sources: Mutex<BTreeMap<usize, Arc<tokio::sync::Mutex<QdiscTree>>>>,
     },
     Userspace(Relay),
 }
 
-impl Engine {
-    pub fn start(kind: EngineKind, seed: u64, mtu_bytes: u32) -> Result<Engine, KernelError> {
+impl LinkEngine {
+    pub fn start(kind: EngineKind, seed: u64, mtu_bytes: u32) -> Result<LinkEngine, KernelError> {
         Ok(match kind {
-            EngineKind::Tc | EngineKind::Bridge => Engine::Tc {
+            EngineKind::Tc | EngineKind::Bridge => LinkEngine::Tc {
                 netem: kind == EngineKind::Tc,
                 sources: Mutex::new(BTreeMap::new()),
             },
-            EngineKind::Userspace => Engine::Userspace(Relay::start(
+            EngineKind::Userspace => LinkEngine::Userspace(Relay::start(
                 RelayConfig::new(seed).with_mtu_bytes(mtu_bytes),
             )?),
         })
@@ -66,9 +67,9 @@ impl Engine {
 
     pub fn kind(&self) -> EngineKind {
         match self {
-            Engine::Tc { netem: true, .. } => EngineKind::Tc,
-            Engine::Tc { netem: false, .. } => EngineKind::Bridge,
-            Engine::Userspace(_) => EngineKind::Userspace,
+            LinkEngine::Tc { netem: true, .. } => EngineKind::Tc,
+            LinkEngine::Tc { netem: false, .. } => EngineKind::Bridge,
+            LinkEngine::Userspace(_) => EngineKind::Userspace,
         }
     }
 
@@ -79,15 +80,15 @@ impl Engine {
     /// The relay, when the userspace engine runs (for its counters).
     pub fn relay(&self) -> Option<&Relay> {
         match self {
-            Engine::Userspace(relay) => Some(relay),
-            Engine::Tc { .. } => None,
+            LinkEngine::Userspace(relay) => Some(relay),
+            LinkEngine::Tc { .. } => None,
         }
     }
 
     pub fn add_port(&self, peer: usize, ip: Ipv4Addr, tun: OwnedFd) -> Result<(), KernelError> {
         match self {
-            Engine::Userspace(relay) => relay.add_port(peer, ip, tun),
-            Engine::Tc { .. } => Ok(()),
+            LinkEngine::Userspace(relay) => relay.add_port(peer, ip, tun),
+            LinkEngine::Tc { .. } => Ok(()),
         }
     }
 
@@ -106,38 +107,28 @@ impl Engine {
         blocked: bool,
     ) -> Result<Option<LinkJob>, KernelError> {
         match self {
-            Engine::Userspace(relay) => {
+            LinkEngine::Userspace(relay) => {
                 relay.set_link(from, to, impairment)?;
                 relay.set_blocked(from, to, blocked)?;
                 Ok(None)
             }
-            Engine::Tc { netem, sources } => {
-                let engine = Arc::clone(sources.lock().entry(from).or_insert_with(|| {
-                    Arc::new(tokio::sync::Mutex::new(TcEngine::new(
+            LinkEngine::Tc { netem, sources } => {
+                let tree = Arc::clone(sources.lock().entry(from).or_insert_with(|| {
+                    Arc::new(tokio::sync::Mutex::new(QdiscTree::new(
                         from_rtnl,
                         from_ifindex,
                         *netem,
                     )))
                 }));
                 Ok(Some(Box::pin(async move {
-                    let mut engine = engine.lock().await;
+                    let mut tree = tree.lock().await;
                     if impairment.is_none() && !blocked {
-                        engine.clear_link(to).await
+                        tree.clear_link(to).await
                     } else {
-                        engine.set_link(to, to_ip, &impairment, blocked).await
+                        tree.set_link(to, to_ip, &impairment, blocked).await
                     }
                 })))
             }
         }
     }
-}
-
-/// Opens peer TUN `name` in the calling thread's namespace; returns it with
-/// its interface index.
-pub fn open_tun(name: &str) -> Result<(OwnedFd, u32), KernelError> {
-    // The hub sets the MTU over netlink with the link up.
-    let fd = crate::userspace::open_tun(name, None)?;
-    let index = nix::net::if_::if_nametoindex(name)
-        .map_err(|e| KernelError::io(format!("find TUN {name}"), e))?;
-    Ok((fd, index))
 }

@@ -1,12 +1,12 @@
-//! The stale sweep: removes what a killed run left behind.
+//! Stale-object reaping: removes what a killed run left behind.
 //!
 //! A hub leaves nothing by construction (its namespaces are held by file
 //! descriptors and die with the process). What can survive a SIGKILL is
 //! anything placed in the host namespace or bind-mounted under
 //! `/run/netns` — the benchmark's `ip -batch` baseline does both. Every such
-//! object carries its owner's pid in its name ([`crate::names`]); the sweep
+//! object carries its owner's pid in its name ([`crate::names`]); reaping
 //! removes those whose owner no longer runs. It runs when a hub is built and
-//! as `cargo xtask clean-net`.
+//! as `cargo xtask clean-net` (`twinnet-net reap`).
 
 use std::path::Path;
 
@@ -20,16 +20,16 @@ use crate::names::owner_pid;
 /// Where `ip netns add` bind-mounts named namespaces.
 pub const NETNS_RUN_DIR: &str = "/run/netns";
 
-/// What a sweep removed.
+/// What one reaping removed.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct SweepReport {
+pub struct ReapReport {
     /// Links in the host namespace.
     pub links: Vec<String>,
     /// Named namespaces under /run/netns.
     pub namespaces: Vec<String>,
 }
 
-impl SweepReport {
+impl ReapReport {
     pub fn is_empty(&self) -> bool {
         self.links.is_empty() && self.namespaces.is_empty()
     }
@@ -42,17 +42,17 @@ pub fn pid_alive(pid: u32) -> bool {
 
 /// Removes every object of ours whose owning process is gone. Objects of
 /// live processes (this one included) are left alone.
-pub fn sweep_stale() -> Result<SweepReport, KernelError> {
+pub fn reap_stale() -> Result<ReapReport, KernelError> {
     crate::probe::require_root()?;
     let stale = |name: &str| owner_pid(name).is_some_and(|pid| !pid_alive(pid));
-    let namespaces = sweep_named_namespaces(&stale)?;
+    let namespaces = reap_named_namespaces(&stale)?;
     let links = std::thread::spawn(move || {
         enter_host_namespace()?;
-        sweep_host_links(&stale)
+        reap_host_links(&stale)
     })
     .join()
-    .unwrap_or_else(|_| Err(KernelError::Config("the sweep thread panicked".into())))?;
-    Ok(SweepReport { links, namespaces })
+    .unwrap_or_else(|_| Err(KernelError::Config("the reaping thread panicked".into())))?;
+    Ok(ReapReport { links, namespaces })
 }
 
 /// Moves the calling thread into the namespace of the process's main
@@ -75,7 +75,7 @@ pub(crate) fn named_namespaces() -> Result<Vec<String>, KernelError> {
         .collect())
 }
 
-fn sweep_named_namespaces(stale: &dyn Fn(&str) -> bool) -> Result<Vec<String>, KernelError> {
+fn reap_named_namespaces(stale: &dyn Fn(&str) -> bool) -> Result<Vec<String>, KernelError> {
     let mut removed = Vec::new();
     for name in named_namespaces()?.into_iter().filter(|n| stale(n)) {
         let path = Path::new(NETNS_RUN_DIR).join(&name);
@@ -87,7 +87,7 @@ fn sweep_named_namespaces(stale: &dyn Fn(&str) -> bool) -> Result<Vec<String>, K
     Ok(removed)
 }
 
-fn sweep_host_links(stale: &dyn Fn(&str) -> bool) -> Result<Vec<String>, KernelError> {
+fn reap_host_links(stale: &dyn Fn(&str) -> bool) -> Result<Vec<String>, KernelError> {
     let links = host_links(stale)?;
     let runtime = current_thread_runtime()?;
     runtime.block_on(async {

@@ -1,5 +1,5 @@
 #![cfg(all(target_os = "linux", not(madsim)))]
-//! `TcEngine` against the real kernel, inside throwaway network namespaces:
+//! `QdiscTree` against the real kernel, inside throwaway network namespaces:
 //! each test unshares a new namespace on its own thread, so nothing touches
 //! the host's, and the namespace vanishes when the thread ends.
 
@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use futures::TryStreamExt;
 use kernel_backend::KernelError;
 use kernel_backend::tc::handles::{LinkHandles, root_handle};
-use kernel_backend::tc::{TcEngine, is_unknown_qdisc_kind};
+use kernel_backend::tc::{QdiscTree, is_unknown_qdisc_kind};
 use kernel_backend::testing;
 use madsim_net::LinkImpairment;
 use netlink_packet_route::link::LinkAttribute;
@@ -250,25 +250,22 @@ fn rate(bits_per_sec: u64) -> LinkImpairment {
 }
 
 async fn rate_only_scenario(handle: rtnetlink::Handle, ifindex: u32) -> Result<(), String> {
-    let mut engine = TcEngine::new(handle.clone(), ifindex, false);
+    let mut tree = QdiscTree::new(handle.clone(), ifindex, false);
     let dst = Ipv4Addr::new(10, 77, 0, 5);
     let other_dst = Ipv4Addr::new(10, 77, 0, 100);
     let link = LinkHandles::for_destination(4).map_err(|e| e.to_string())?;
     let other = LinkHandles::for_destination(99).map_err(|e| e.to_string())?;
 
-    engine
-        .set_link(4, dst, &rate(10_000_000), false)
+    tree.set_link(4, dst, &rate(10_000_000), false)
         .await
         .map_err(|e| e.to_string())?;
     expect_rate_link(&dump(&handle, ifindex).await?, &link, dst, 1_250_000)?;
 
     // Update in place, and a second destination beside it.
-    engine
-        .set_link(4, dst, &rate(20_000_000), false)
+    tree.set_link(4, dst, &rate(20_000_000), false)
         .await
         .map_err(|e| e.to_string())?;
-    engine
-        .set_link(99, other_dst, &rate(1_000_000), false)
+    tree.set_link(99, other_dst, &rate(1_000_000), false)
         .await
         .map_err(|e| e.to_string())?;
     let after = dump(&handle, ifindex).await?;
@@ -287,7 +284,7 @@ async fn rate_only_scenario(handle: rtnetlink::Handle, ifindex: u32) -> Result<(
         .build()
         .unwrap();
     for (impairment, blocked) in [(delayed, false), (rate(10_000_000), true)] {
-        let refused = engine.set_link(4, dst, &impairment, blocked).await;
+        let refused = tree.set_link(4, dst, &impairment, blocked).await;
         check(
             matches!(&refused, Err(KernelError::Unsupported { why, hint, .. })
                 if why.contains("sch_netem") && hint.contains("--engine userspace")),
@@ -296,7 +293,7 @@ async fn rate_only_scenario(handle: rtnetlink::Handle, ifindex: u32) -> Result<(
     }
     expect_rate_link(&dump(&handle, ifindex).await?, &link, dst, 2_500_000)?;
 
-    engine.clear_link(4).await.map_err(|e| e.to_string())?;
+    tree.clear_link(4).await.map_err(|e| e.to_string())?;
     let cleared = dump(&handle, ifindex).await?;
     check(
         u32_node(&cleared.filters, link.filter_handle).is_none(),
@@ -318,10 +315,10 @@ async fn rate_only_scenario(handle: rtnetlink::Handle, ifindex: u32) -> Result<(
     )?;
     expect_rate_link(&cleared, &other, other_dst, 125_000)?;
     // Clearing twice is harmless.
-    engine.clear_link(4).await.map_err(|e| e.to_string())?;
+    tree.clear_link(4).await.map_err(|e| e.to_string())?;
 
-    // A second engine on the same interface adopts the existing HTB root.
-    let mut second = TcEngine::new(handle.clone(), ifindex, false);
+    // A second tree on the same interface adopts the existing HTB root.
+    let mut second = QdiscTree::new(handle.clone(), ifindex, false);
     second
         .set_link(4, dst, &rate(5_000_000), false)
         .await
@@ -332,7 +329,7 @@ async fn rate_only_scenario(handle: rtnetlink::Handle, ifindex: u32) -> Result<(
 
 #[test]
 fn rate_only_link_installs_updates_and_clears() {
-    const TEST: &str = "tc_engine::rate_only_link_installs_updates_and_clears";
+    const TEST: &str = "qdisc_tree::rate_only_link_installs_updates_and_clears";
     if !testing::require_root(TEST) {
         return;
     }
@@ -344,14 +341,13 @@ fn rate_only_link_installs_updates_and_clears() {
 /// Shape changes (rate only -> netem over TBF -> netem only) on kernels that
 /// have netem; reported as skipped here when `sch_netem` is missing.
 async fn netem_scenario(handle: rtnetlink::Handle, ifindex: u32) -> Result<Option<String>, String> {
-    let mut engine = TcEngine::new(handle.clone(), ifindex, true);
+    let mut tree = QdiscTree::new(handle.clone(), ifindex, true);
     let dst = Ipv4Addr::new(10, 77, 0, 3);
     let link = LinkHandles::for_destination(2).map_err(|e| e.to_string())?;
-    engine
-        .set_link(2, dst, &rate(10_000_000), false)
+    tree.set_link(2, dst, &rate(10_000_000), false)
         .await
         .map_err(|e| e.to_string())?;
-    match engine.set_link(2, dst, &LinkImpairment::wan(), false).await {
+    match tree.set_link(2, dst, &LinkImpairment::wan(), false).await {
         Err(KernelError::Netlink { source, .. }) if is_unknown_qdisc_kind(&source) => {
             return Ok(Some("this kernel has no sch_netem".into()));
         }
@@ -368,8 +364,7 @@ async fn netem_scenario(handle: rtnetlink::Handle, ifindex: u32) -> Result<Optio
         tbf.len() == 1 && tbf[0].header.parent == TcHandle::from(link.netem_child_class()),
         format!("TBF not under netem: {tbf:?}"),
     )?;
-    engine
-        .set_link(2, dst, &LinkImpairment::light_chaos(), true)
+    tree.set_link(2, dst, &LinkImpairment::light_chaos(), true)
         .await
         .map_err(|e| e.to_string())?;
     let netem_only = dump(&handle, ifindex).await?;
@@ -381,13 +376,13 @@ async fn netem_scenario(handle: rtnetlink::Handle, ifindex: u32) -> Result<Optio
         of_kind(&netem_only.qdiscs, "netem").len() == 1,
         "netem missing after update",
     )?;
-    engine.clear_link(2).await.map_err(|e| e.to_string())?;
+    tree.clear_link(2).await.map_err(|e| e.to_string())?;
     Ok(None)
 }
 
 #[test]
 fn netem_link_changes_shape_in_place() {
-    const TEST: &str = "tc_engine::netem_link_changes_shape_in_place";
+    const TEST: &str = "qdisc_tree::netem_link_changes_shape_in_place";
     if !testing::require_root(TEST) {
         return;
     }

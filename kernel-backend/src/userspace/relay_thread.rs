@@ -46,7 +46,7 @@ struct Port {
 }
 
 /// Everything the relay thread owns.
-pub(crate) struct Engine {
+pub(crate) struct RelayThread {
     config: RelayConfig,
     epoll: Epoll,
     timer: OwnedFd,
@@ -64,12 +64,12 @@ pub(crate) struct Engine {
     stats: RelayStats,
 }
 
-impl Engine {
+impl RelayThread {
     pub(crate) fn new(
         config: RelayConfig,
         wake: Arc<OwnedFd>,
         inbox: mpsc::Receiver<Command>,
-    ) -> Result<Engine, KernelError> {
+    ) -> Result<RelayThread, KernelError> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
             .map_err(|e| KernelError::io("epoll_create1", e))?;
         let timer = new_timerfd()?;
@@ -80,7 +80,7 @@ impl Engine {
         epoll
             .add(timer.as_fd(), readable(TOKEN_TIMER))
             .map_err(|e| KernelError::io("epoll add timerfd", e))?;
-        Ok(Engine {
+        Ok(RelayThread {
             config,
             epoll,
             timer,
@@ -524,7 +524,7 @@ fn set_nonblocking(fd: &OwnedFd) -> Result<(), KernelError> {
     Ok(())
 }
 
-impl Drop for Engine {
+impl Drop for RelayThread {
     /// Closes the ports' TUN fds from several threads at once. Closing a
     /// TUN fd unregisters its device, and the kernel then waits, with
     /// backoff, for the device's last references: about 17 ms per device.
