@@ -23,7 +23,7 @@ use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
 use parking_lot::Mutex;
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
-use crate::link_engine::{EngineKind, LinkEngine};
+use crate::link_engine::{EngineKind, LinkEngine, PeerAttachment, start_engine};
 use crate::names::{NetworkNames, Role};
 use crate::netns::Netns;
 use crate::probe::EngineChoice;
@@ -98,11 +98,10 @@ impl HubConfig {
     }
 }
 
-/// One peer: its namespace, netlink handle and address.
+/// One peer: its namespace and address.
 pub struct Peer {
     pub ip: Ipv4Addr,
     pub(crate) ns: Arc<Netns>,
-    pub(crate) rtnl: rtnetlink::Handle,
 }
 
 /// Impairments and partitions of every directed link, as last applied.
@@ -121,7 +120,7 @@ pub struct HubTimings {
 pub struct Hub {
     names: NetworkNames,
     config: HubConfig,
-    engine: LinkEngine,
+    engine: Box<dyn LinkEngine>,
     peers: Vec<Peer>,
     links: Mutex<LinkTable>,
     hub_rtnl: rtnetlink::Handle,
@@ -151,7 +150,7 @@ impl Hub {
                 .map_err(|e| KernelError::netlink(format!("create bridge {bridge}"), e))?;
             Ok::<_, KernelError>((ns, handle))
         })?;
-        let engine = LinkEngine::start(kind, config.seed, config.tun_mtu_bytes)?;
+        let engine = start_engine(kind, config.seed, config.tun_mtu_bytes, control.caller())?;
         Ok(Hub {
             names,
             config,
@@ -221,7 +220,11 @@ impl Hub {
                 ip: self.config.peer_ip(index),
                 subnet: (self.config.subnet, self.config.prefix_len),
                 names: self.names.clone(),
-                tun_mtu_bytes: self.engine.uses_tun().then_some(self.config.tun_mtu_bytes),
+                tun_mtu_bytes: self
+                    .engine
+                    .kind()
+                    .uses_tun()
+                    .then_some(self.config.tun_mtu_bytes),
             })
             .collect();
         let hub_ns = Arc::clone(&self.hub_ns);
@@ -229,10 +232,8 @@ impl Hub {
         let built = self
             .control
             .call(async move { build_peers(plans, hub_ns, hub_rtnl).await })?;
-        for (peer, tun) in built {
-            if let Some(tun) = tun {
-                self.engine.add_port(self.peers.len(), peer.ip, tun)?;
-            }
+        for (peer, attachment) in built {
+            self.engine.add_peer(self.peers.len(), attachment)?;
             self.peers.push(peer);
         }
         Ok(first..self.peers.len())
@@ -247,7 +248,7 @@ impl Hub {
     ) -> Result<(), KernelError> {
         self.check_link(from, to)?;
         let blocked = self.links.lock().blocked.contains(&(from, to));
-        self.apply(from, to, impairment, blocked)?;
+        self.engine.set_link(from, to, impairment, blocked)?;
         let mut links = self.links.lock();
         if impairment.is_none() {
             links.impairments.remove(&(from, to));
@@ -274,7 +275,7 @@ impl Hub {
         };
         for (from, to, cut) in changes {
             let impairment = impairments.get(&(from, to)).copied().unwrap_or_default();
-            self.apply(from, to, impairment, cut)?;
+            self.engine.set_link(from, to, impairment, cut)?;
             let mut links = self.links.lock();
             if cut {
                 links.blocked.insert((from, to));
@@ -283,29 +284,6 @@ impl Hub {
             }
         }
         Ok(())
-    }
-
-    fn apply(
-        &self,
-        from: usize,
-        to: usize,
-        impairment: LinkImpairment,
-        blocked: bool,
-    ) -> Result<(), KernelError> {
-        let peer = &self.peers[from];
-        let job = self.engine.link_job(
-            from,
-            peer.rtnl.clone(),
-            PEER_VETH_INDEX,
-            to,
-            self.peers[to].ip,
-            impairment,
-            blocked,
-        )?;
-        match job {
-            Some(job) => self.control.call(job),
-            None => Ok(()),
-        }
     }
 
     fn check_link(&self, from: usize, to: usize) -> Result<(), KernelError> {
@@ -319,8 +297,8 @@ impl Hub {
         Ok(())
     }
 
-    pub fn engine(&self) -> &LinkEngine {
-        &self.engine
+    pub fn engine(&self) -> &dyn LinkEngine {
+        self.engine.as_ref()
     }
 
     /// The userspace engine's counters summed over every directed link
@@ -394,7 +372,7 @@ async fn build_peers(
     plans: Vec<PeerPlan>,
     hub_ns: Arc<Netns>,
     hub_rtnl: rtnetlink::Handle,
-) -> Result<Vec<(Peer, Option<OwnedFd>)>, KernelError> {
+) -> Result<Vec<(Peer, PeerAttachment)>, KernelError> {
     let mut opened = Vec::with_capacity(plans.len());
     for plan in plans {
         let tun_name = plan.names.name(Role::Tun, plan.index);
@@ -412,13 +390,17 @@ async fn build_peers(
         async move {
             let tun_index = tun.as_ref().map(|(_, index)| *index);
             configure_peer(&plan, tun_index, &handle, &hub_ns, &hub_rtnl).await?;
-            let tun = tun.map(|(fd, _)| fd);
             let peer = Peer {
                 ip: plan.ip,
                 ns: Arc::new(ns),
-                rtnl: handle,
             };
-            Ok::<_, KernelError>((peer, tun))
+            let attachment = PeerAttachment {
+                ip: plan.ip,
+                rtnl: handle,
+                veth_index: PEER_VETH_INDEX,
+                tun: tun.map(|(fd, _)| fd),
+            };
+            Ok::<_, KernelError>((peer, attachment))
         }
     });
     try_join_all(configured).await

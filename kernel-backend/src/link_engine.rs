@@ -1,21 +1,21 @@
-//! [`LinkEngine`]: what impairs a hub's links, `tc` or `userspace`, behind
-//! one interface (the hub does not care which).
+//! [`LinkEngine`]: what impairs and cuts a hub's directed links, `tc` or
+//! `userspace`, behind one interface (the hub does not care which).
+//!
+//! Impairments and partitions travel one route: the hub keeps both for
+//! every link and hands the engine a link's whole state at each change.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
 use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
-use std::pin::Pin;
-use std::sync::Arc;
 
 use madsim_net::LinkImpairment;
-use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::KernelError;
-use crate::tc::QdiscTree;
+use crate::runtime::NsCaller;
+use crate::tc::TcLinks;
 use crate::userspace::{Relay, RelayConfig};
+
 /// Which engine impairs a hub's links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -29,6 +29,14 @@ pub enum EngineKind {
     Bridge,
 }
 
+impl EngineKind {
+    /// True when each peer needs a TUN device (its traffic goes through the
+    /// relay rather than over the bridge).
+    pub fn uses_tun(self) -> bool {
+        self == EngineKind::Userspace
+    }
+}
+
 impl fmt::Display for EngineKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -39,96 +47,57 @@ impl fmt::Display for EngineKind {
     }
 }
 
-pub type LinkJob = Pin<Box<dyn Future<Output = Result<(), KernelError>> + Send>>;
-
-/// The engine that impairs a hub's links.
-pub enum LinkEngine {
-    Tc {
-        /// False for [`EngineKind::Bridge`].
-        netem: bool,
-        /// One qdisc tree per source peer, built on first use.
-        sources: Mutex<BTreeMap<usize, Arc<tokio::sync::Mutex<QdiscTree>>>>,
-    },
-    Userspace(Relay),
+/// What an engine is given of a new peer.
+pub struct PeerAttachment {
+    pub ip: Ipv4Addr,
+    /// A netlink connection inside the peer's namespace, driven by the
+    /// hub's control thread.
+    pub rtnl: rtnetlink::Handle,
+    /// The index of the peer's veth in its namespace.
+    pub veth_index: u32,
+    /// The peer's TUN device, when [`EngineKind::uses_tun`].
+    pub tun: Option<OwnedFd>,
 }
 
-impl LinkEngine {
-    pub fn start(kind: EngineKind, seed: u64, mtu_bytes: u32) -> Result<LinkEngine, KernelError> {
-        Ok(match kind {
-            EngineKind::Tc | EngineKind::Bridge => LinkEngine::Tc {
-                netem: kind == EngineKind::Tc,
-                sources: Mutex::new(BTreeMap::new()),
-            },
-            EngineKind::Userspace => LinkEngine::Userspace(Relay::start(
-                RelayConfig::new(seed).with_mtu_bytes(mtu_bytes),
-            )?),
-        })
-    }
+/// The engine of a hub: puts each directed link `from -> to` between peers
+/// (numbered from 0, in the order they were added) in the state it is given.
+pub trait LinkEngine: Send + Sync {
+    fn kind(&self) -> EngineKind;
 
-    pub fn kind(&self) -> EngineKind {
-        match self {
-            LinkEngine::Tc { netem: true, .. } => EngineKind::Tc,
-            LinkEngine::Tc { netem: false, .. } => EngineKind::Bridge,
-            LinkEngine::Userspace(_) => EngineKind::Userspace,
-        }
-    }
+    /// Takes on the next peer, `peer`.
+    fn add_peer(&mut self, peer: usize, attachment: PeerAttachment) -> Result<(), KernelError>;
 
-    pub fn uses_tun(&self) -> bool {
-        self.kind() == EngineKind::Userspace
-    }
-
-    /// The relay, when the userspace engine runs (for its counters).
-    pub fn relay(&self) -> Option<&Relay> {
-        match self {
-            LinkEngine::Userspace(relay) => Some(relay),
-            LinkEngine::Tc { .. } => None,
-        }
-    }
-
-    pub fn add_port(&self, peer: usize, ip: Ipv4Addr, tun: OwnedFd) -> Result<(), KernelError> {
-        match self {
-            LinkEngine::Userspace(relay) => relay.add_port(peer, ip, tun),
-            LinkEngine::Tc { .. } => Ok(()),
-        }
-    }
-
-    /// Applies `impairment` (and the partition flag) to `from -> to`. The
-    /// userspace engine applies it at once (`None`); the tc engine returns
-    /// netlink work to run on the hub's control thread.
-    #[allow(clippy::too_many_arguments)]
-    pub fn link_job(
+    /// Impairs `from -> to` with `impairment` and, when `blocked`, drops all
+    /// its packets silently (a partition). Later calls replace the state;
+    /// `LinkImpairment::none()` and not blocked is a clear link. In effect
+    /// when this returns.
+    fn set_link(
         &self,
         from: usize,
-        from_rtnl: rtnetlink::Handle,
-        from_ifindex: u32,
         to: usize,
-        to_ip: Ipv4Addr,
         impairment: LinkImpairment,
         blocked: bool,
-    ) -> Result<Option<LinkJob>, KernelError> {
-        match self {
-            LinkEngine::Userspace(relay) => {
-                relay.set_link(from, to, impairment)?;
-                relay.set_blocked(from, to, blocked)?;
-                Ok(None)
-            }
-            LinkEngine::Tc { netem, sources } => {
-                let tree = Arc::clone(sources.lock().entry(from).or_insert_with(|| {
-                    Arc::new(tokio::sync::Mutex::new(QdiscTree::new(
-                        from_rtnl,
-                        from_ifindex,
-                        *netem,
-                    )))
-                }));
-                Ok(Some(Box::pin(async move {
-                    let mut tree = tree.lock().await;
-                    if impairment.is_none() && !blocked {
-                        tree.clear_link(to).await
-                    } else {
-                        tree.set_link(to, to_ip, &impairment, blocked).await
-                    }
-                })))
-            }
-        }
+    ) -> Result<(), KernelError>;
+
+    /// The relay, when this is the userspace engine (for its counters).
+    fn relay(&self) -> Option<&Relay> {
+        None
     }
+}
+
+/// Starts the engine `kind`. `control` runs the tc engine's netlink work on
+/// the thread that drives the peers' netlink connections.
+pub fn start_engine(
+    kind: EngineKind,
+    seed: u64,
+    tun_mtu_bytes: u32,
+    control: NsCaller,
+) -> Result<Box<dyn LinkEngine>, KernelError> {
+    Ok(match kind {
+        EngineKind::Tc => Box::new(TcLinks::new(control, true)),
+        EngineKind::Bridge => Box::new(TcLinks::new(control, false)),
+        EngineKind::Userspace => Box::new(Relay::start(
+            RelayConfig::new(seed).with_mtu_bytes(tun_mtu_bytes),
+        )?),
+    })
 }

@@ -17,7 +17,7 @@ use crate::KernelError;
 use crate::netns::Netns;
 
 pub struct NsRuntime {
-    runtime: tokio::runtime::Handle,
+    caller: NsCaller,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -51,7 +51,7 @@ impl NsRuntime {
             .recv()
             .map_err(|_| KernelError::Config(format!("thread {name} died at start")))??;
         Ok(NsRuntime {
-            runtime,
+            caller: NsCaller { runtime },
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -64,13 +64,15 @@ impl NsRuntime {
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        let (done_tx, done_rx) = mpsc::channel();
-        self.runtime.spawn(async move {
-            let _ = done_tx.send(job.await);
-        });
-        done_rx
-            .recv()
+        self.caller
+            .call(job)
             .expect("jobs run to completion while the runtime's thread lives")
+    }
+
+    /// A handle that runs jobs on this thread, for whoever owns netlink
+    /// handles this thread drives (their connections are its tasks).
+    pub fn caller(&self) -> NsCaller {
+        self.caller.clone()
     }
 
     /// Spawns `future` on this thread; await the handle from anywhere.
@@ -79,7 +81,37 @@ impl NsRuntime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.runtime.spawn(future)
+        self.caller.runtime.spawn(future)
+    }
+}
+
+/// Runs jobs on an [`NsRuntime`]'s thread from any thread; cheap to clone.
+/// Unlike the runtime it may outlive it: a call then fails instead of
+/// waiting forever.
+#[derive(Clone)]
+pub struct NsCaller {
+    runtime: tokio::runtime::Handle,
+}
+
+impl NsCaller {
+    /// Runs `job` on the runtime's thread and waits for its result. Blocks
+    /// the caller, never the runtime's thread.
+    pub fn call<T, Fut>(&self, job: Fut) -> Result<T, KernelError>
+    where
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (done_tx, done_rx) = mpsc::channel();
+        self.runtime.spawn(async move {
+            let _ = done_tx.send(job.await);
+        });
+        // A stopped runtime drops the job, and with it the sender.
+        done_rx.recv().map_err(|_| {
+            KernelError::io(
+                "run a job on a namespace thread",
+                std::io::Error::other("the thread's runtime has stopped"),
+            )
+        })
     }
 }
 

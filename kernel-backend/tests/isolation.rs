@@ -199,7 +199,13 @@ fn unknown_peers_are_typed_errors() {
     if !require_root("unknown_peers_are_typed_errors") {
         return;
     }
-    let hub = hub(EngineChoice::Userspace, 2);
+    for engine in [EngineChoice::Userspace, EngineChoice::Bridge] {
+        unknown_peers_are_typed_errors_on(engine);
+    }
+}
+
+fn unknown_peers_are_typed_errors_on(engine: EngineChoice) {
+    let hub = hub(engine, 2);
     let unknown = |result: Result<_, KernelError>| match result {
         Err(KernelError::UnknownPeer { peer: 5, peers: 2 }) => {}
         Err(other) => panic!("wrong error for peer 5: {other}"),

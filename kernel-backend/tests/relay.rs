@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kernel_backend::KernelError;
+use kernel_backend::link_engine::LinkEngine;
 use kernel_backend::testing;
 use kernel_backend::userspace::clock::monotonic_ns;
 use kernel_backend::userspace::{LinkStats, MAX_PORTS, Relay, RelayConfig, open_tun};
@@ -334,7 +335,7 @@ fn ports_come_and_go() {
 
     // Packets waiting for a port that goes away are dropped and counted.
     relay
-        .set_link(0, 1, impairment(LinkImpairment::builder().latency_ms(200)))
+        .set_impairment(0, 1, impairment(LinkImpairment::builder().latency_ms(200)))
         .unwrap();
     for seq in 0..5 {
         peers[0].send_to(&peers[1], seq, 100);
@@ -378,7 +379,7 @@ fn socketpair_end() -> OwnedFd {
 fn run_loss(seed: u64, loss_percent: f64, count: u64) -> (Vec<u64>, LinkStats) {
     let (relay, peers) = relay_with_ports(seed, 2);
     relay
-        .set_link(
+        .set_impairment(
             0,
             1,
             impairment(LinkImpairment::builder().loss_percent(loss_percent)),
@@ -426,7 +427,7 @@ fn duplicates_are_identical_extra_copies() {
     let _serial = serial();
     let (relay, peers) = relay_with_ports(21, 2);
     relay
-        .set_link(
+        .set_impairment(
             0,
             1,
             impairment(LinkImpairment::builder().duplicate_percent(5.0)),
@@ -463,7 +464,7 @@ fn reordered_packets_skip_the_delay_line() {
             .latency_ms(10)
             .reorder_percent(20.0),
     );
-    relay.set_link(0, 1, latency).unwrap();
+    relay.set_impairment(0, 1, latency).unwrap();
     let count = 2_000u64;
     let reader = peers[1].collect(count as usize, Duration::from_millis(500));
     let start = monotonic_ns();
@@ -492,7 +493,7 @@ fn corruption_flips_one_payload_bit() {
     let _serial = serial();
     let (relay, peers) = relay_with_ports(41, 2);
     relay
-        .set_link(
+        .set_impairment(
             0,
             1,
             impairment(LinkImpairment::builder().corrupt_percent(100.0)),
@@ -544,6 +545,31 @@ fn partition_blocks_one_direction_only() {
     assert_eq!(healed.join().unwrap().len(), 10);
 }
 
+/// As the hub's engine, one call sets a link's impairment and cut state
+/// together, and each call replaces both.
+#[test]
+fn the_engine_route_sets_impairment_and_cut_together() {
+    let _serial = serial();
+    let (relay, peers) = relay_with_ports(52, 2);
+    let lossy = impairment(LinkImpairment::builder().loss_percent(100.0));
+    LinkEngine::set_link(&relay, 0, 1, lossy, true).unwrap();
+    let cut = peers[1].collect(usize::MAX, Duration::from_millis(300));
+    for seq in 0..20 {
+        peers[0].send_to(&peers[1], seq, 64);
+    }
+    assert_eq!(cut.join().unwrap().len(), 0);
+    let stats = relay.link_stats(0, 1).unwrap();
+    // The cut is decided first: no packet reached the loss model.
+    assert_eq!((stats.dropped_partition, stats.dropped_loss), (20, 0));
+    LinkEngine::set_link(&relay, 0, 1, LinkImpairment::none(), false).unwrap();
+    let clear = peers[1].collect(20, Duration::from_millis(300));
+    for seq in 0..20 {
+        peers[0].send_to(&peers[1], seq, 64);
+    }
+    assert_eq!(clear.join().unwrap().len(), 20);
+    assert_eq!(relay.link_stats(0, 1).unwrap().dropped(), 20);
+}
+
 // ---- timing ----
 
 #[test]
@@ -552,7 +578,7 @@ fn latency_is_accurate_below_a_millisecond() {
     let (relay, peers) = relay_with_ports(61, 2);
     for latency_ms in [5u64, 20, 50, 200] {
         relay
-            .set_link(
+            .set_impairment(
                 0,
                 1,
                 impairment(LinkImpairment::builder().latency_ms(latency_ms)),
@@ -609,7 +635,7 @@ fn jitter_keeps_each_link_fifo() {
     let _serial = serial();
     let (relay, peers) = relay_with_ports(71, 2);
     let jittery = impairment(LinkImpairment::builder().latency_ms(20).jitter_ms(10));
-    relay.set_link(0, 1, jittery).unwrap();
+    relay.set_impairment(0, 1, jittery).unwrap();
     let count = 1_000u64;
     let reader = peers[1].collect(count as usize, Duration::from_secs(1));
     let start = monotonic_ns();
@@ -650,7 +676,7 @@ fn rate_limit_is_accurate() {
     let shaped = LinkImpairment::builder()
         .rate_bits_per_sec(rate)
         .queue_limit_bytes(4 << 20);
-    relay.set_link(0, 1, impairment(shaped)).unwrap();
+    relay.set_impairment(0, 1, impairment(shaped)).unwrap();
     let (count, len) = (1_500u64, 1_250usize); // 1.5 s at 10 Mbit/s
     let reader = peers[1].collect(count as usize, Duration::from_secs(1));
     for seq in 0..count {
@@ -678,7 +704,7 @@ fn queue_limit_drops_the_excess() {
         .rate_bits_per_sec(1_000_000)
         .burst_bytes(1_000)
         .queue_limit_bytes(50_000);
-    relay.set_link(0, 1, impairment(shaped)).unwrap();
+    relay.set_impairment(0, 1, impairment(shaped)).unwrap();
     let reader = peers[1].collect(usize::MAX, Duration::from_millis(500));
     for seq in 0..200 {
         peers[0].send_to(&peers[1], seq, 1_000);
@@ -703,7 +729,7 @@ fn global_buffer_budget_bounds_memory() {
     let relay = Relay::start(config).expect("start");
     let peers: Vec<Peer> = (0..2).map(|port| attach(&relay, port)).collect();
     relay
-        .set_link(0, 1, impairment(LinkImpairment::builder().latency_ms(300)))
+        .set_impairment(0, 1, impairment(LinkImpairment::builder().latency_ms(300)))
         .unwrap();
     for seq in 0..100 {
         peers[0].send_to(&peers[1], seq, 1_500); // each in a 2 KiB buffer
@@ -894,7 +920,7 @@ fn udp_between_two_namespaces_through_tun_and_relay() {
     relay.add_port(0, tun_ip(1), pair.fd_a).expect("port A");
     relay.add_port(1, tun_ip(2), pair.fd_b).expect("port B");
     relay
-        .set_link(0, 1, impairment(LinkImpairment::builder().latency_ms(20)))
+        .set_impairment(0, 1, impairment(LinkImpairment::builder().latency_ms(20)))
         .unwrap();
     sock_b
         .set_read_timeout(Some(Duration::from_secs(2)))
@@ -926,7 +952,7 @@ fn control_calls_check_their_arguments() {
     let relay = Relay::start(RelayConfig::new(1)).expect("start");
     let none = LinkImpairment::none();
     assert!(matches!(
-        relay.set_link(MAX_PORTS, 0, none),
+        relay.set_impairment(MAX_PORTS, 0, none),
         Err(KernelError::Config(_))
     ));
     assert!(matches!(

@@ -14,9 +14,12 @@
 //! - [`mapping`]: `LinkImpairment` to netem/TBF settings.
 //! - [`qdisc_tree`]: [`QdiscTree`], which installs and updates it all on
 //!   one source peer's veth.
+//! - `links`: [`TcLinks`], the hub's [`LinkEngine`](crate::link_engine::LinkEngine)
+//!   on tc: one tree per source peer.
 
 pub mod handles;
 pub mod htb;
+mod links;
 pub mod mapping;
 pub mod message;
 pub mod netem;
@@ -27,6 +30,7 @@ mod wire;
 
 pub use handles::LinkHandles;
 pub use htb::{HtbClassSpec, HtbQdiscSpec};
+pub use links::TcLinks;
 pub use mapping::{netem_options_for, pass_through_class, tbf_options_for};
 pub use message::{
     QdiscOptions, TcTarget, TcVerb, U32DstFilter, del_class, del_qdisc, del_u32_filter,

@@ -19,6 +19,7 @@ use super::relay_thread::RelayThread;
 use super::stats::{LinkStats, RelayStats};
 use super::{MAX_PORTS, tun};
 use crate::KernelError;
+use crate::link_engine::{EngineKind, LinkEngine, PeerAttachment};
 
 /// How long a control call waits for the relay thread before giving up.
 pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -110,16 +111,13 @@ pub(crate) enum Command {
         port: usize,
         reply: Reply<()>,
     },
+    /// Changes what is given of a directed link's impairment and cut
+    /// state, both at once when both are given.
     SetLink {
         from: usize,
         to: usize,
-        impairment: LinkImpairment,
-        reply: Reply<()>,
-    },
-    SetBlocked {
-        from: usize,
-        to: usize,
-        blocked: bool,
+        impairment: Option<LinkImpairment>,
+        blocked: Option<bool>,
         reply: Reply<()>,
     },
     LinkStats {
@@ -180,28 +178,37 @@ impl Relay {
         self.request(|reply| Command::RemovePort { port, reply })
     }
 
-    /// Sets the impairment of the directed link `from` → `to`.
-    pub fn set_link(
+    /// Sets the impairment of the directed link `from` → `to`, leaving its
+    /// cut state as it is.
+    pub fn set_impairment(
         &self,
         from: usize,
         to: usize,
         impairment: LinkImpairment,
+    ) -> Result<(), KernelError> {
+        self.change_link(from, to, Some(impairment), None)
+    }
+
+    /// Blocks (partition) or unblocks the directed link `from` → `to`,
+    /// leaving its impairment as it is.
+    pub fn set_blocked(&self, from: usize, to: usize, blocked: bool) -> Result<(), KernelError> {
+        self.change_link(from, to, None, Some(blocked))
+    }
+
+    /// One command for any change of a link, so a change of both lands
+    /// between two packets, never half-way.
+    fn change_link(
+        &self,
+        from: usize,
+        to: usize,
+        impairment: Option<LinkImpairment>,
+        blocked: Option<bool>,
     ) -> Result<(), KernelError> {
         check_link(from, to)?;
         self.request(|reply| Command::SetLink {
             from,
             to,
             impairment,
-            reply,
-        })
-    }
-
-    /// Blocks (partition) or unblocks the directed link `from` → `to`.
-    pub fn set_blocked(&self, from: usize, to: usize, blocked: bool) -> Result<(), KernelError> {
-        check_link(from, to)?;
-        self.request(|reply| Command::SetBlocked {
-            from,
-            to,
             blocked,
             reply,
         })
@@ -226,6 +233,37 @@ impl Relay {
         answer
             .recv_timeout(CONTROL_TIMEOUT)
             .map_err(|_| relay_gone())?
+    }
+}
+
+/// The userspace engine of a hub: each peer's TUN is a port of the relay,
+/// numbered as the peer.
+impl LinkEngine for Relay {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Userspace
+    }
+
+    fn add_peer(&mut self, peer: usize, attachment: PeerAttachment) -> Result<(), KernelError> {
+        let tun = attachment.tun.ok_or_else(|| {
+            KernelError::Config(format!(
+                "peer {peer} has no TUN device; the userspace engine needs one"
+            ))
+        })?;
+        self.add_port(peer, attachment.ip, tun)
+    }
+
+    fn set_link(
+        &self,
+        from: usize,
+        to: usize,
+        impairment: LinkImpairment,
+        blocked: bool,
+    ) -> Result<(), KernelError> {
+        self.change_link(from, to, Some(impairment), Some(blocked))
+    }
+
+    fn relay(&self) -> Option<&Relay> {
+        Some(self)
     }
 }
 

@@ -15,7 +15,6 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, mpsc};
 
-use madsim_net::LinkImpairment;
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
@@ -383,17 +382,16 @@ impl RelayThread {
                 from,
                 to,
                 impairment,
-                reply,
-            } => {
-                let _ = reply.send(self.set_link(from, to, impairment));
-            }
-            Command::SetBlocked {
-                from,
-                to,
                 blocked,
                 reply,
             } => {
-                self.link_mut(link_index(from, to)).set_blocked(blocked);
+                let link = self.link_mut(link_index(from, to));
+                if let Some(impairment) = impairment {
+                    link.set_impairment(impairment);
+                }
+                if let Some(blocked) = blocked {
+                    link.set_blocked(blocked);
+                }
                 let _ = reply.send(Ok(()));
             }
             Command::LinkStats { from, to, reply } => {
@@ -460,17 +458,6 @@ impl RelayThread {
                 link.forget_queue();
             }
         }
-        Ok(())
-    }
-
-    fn set_link(
-        &mut self,
-        from: usize,
-        to: usize,
-        impairment: LinkImpairment,
-    ) -> Result<(), KernelError> {
-        self.link_mut(link_index(from, to))
-            .set_impairment(impairment);
         Ok(())
     }
 
