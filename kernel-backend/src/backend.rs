@@ -5,7 +5,9 @@
 //! Partitions are decided and recorded by the [`FailureInjector`] as on
 //! every backend; the hub follows the injector's set of cut links (through
 //! its partition listener), so timed heals reach the network too. The
-//! network drops the packets silently: the sockets do nothing.
+//! network drops the packets silently: the sockets do nothing. What the
+//! engine then does is recorded in the same injector: the relay's decision
+//! on each packet, the qdiscs tc was given for each link.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -29,8 +31,10 @@ impl KernelBackend {
     /// Fails with one clear error when not root or when the kernel lacks
     /// what the chosen engine needs.
     pub fn new(config: HubConfig, seed: u64) -> Result<KernelBackend, KernelError> {
-        let hub = Arc::new(RwLock::new(Hub::new(config)?));
+        let mut hub = Hub::new(config)?;
         let injector = FailureInjector::seeded(seed);
+        hub.record_events_to(Arc::clone(&injector))?;
+        let hub = Arc::new(RwLock::new(hub));
         injector.set_partition_listener(partition_follower(Arc::downgrade(&hub), &injector));
         Ok(KernelBackend {
             hub,

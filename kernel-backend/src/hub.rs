@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
-use madsim_net::LinkImpairment;
 use madsim_net::limits::MAX_NODES;
+use madsim_net::{FailureInjector, LinkImpairment};
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
 use parking_lot::Mutex;
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
@@ -295,6 +295,13 @@ impl Hub {
             )));
         }
         Ok(())
+    }
+
+    /// From now on, records every fault decision of the engine in
+    /// `injector`'s event log, peers named by index (see
+    /// [`LinkEngine::record_events_to`]).
+    pub fn record_events_to(&mut self, injector: Arc<FailureInjector>) -> Result<(), KernelError> {
+        self.engine.record_events_to(injector)
     }
 
     pub fn engine(&self) -> &dyn LinkEngine {

@@ -7,8 +7,9 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
-use madsim_net::LinkImpairment;
+use madsim_net::{FailureInjector, LinkImpairment};
 use serde::Serialize;
 
 use crate::KernelError;
@@ -78,6 +79,13 @@ pub trait LinkEngine: Send + Sync {
         impairment: LinkImpairment,
         blocked: bool,
     ) -> Result<(), KernelError>;
+
+    /// From now on, records in `injector`'s event log every fault decision
+    /// the engine makes (the relay: each packet dropped, duplicated,
+    /// corrupted, delayed or reordered) or hands the kernel (tc: each
+    /// link's qdiscs as installed). Peers are named by their index, which
+    /// is their node id when the hub serves a `KernelBackend`.
+    fn record_events_to(&mut self, injector: Arc<FailureInjector>) -> Result<(), KernelError>;
 
     /// The relay, when this is the userspace engine (for its counters).
     fn relay(&self) -> Option<&Relay> {

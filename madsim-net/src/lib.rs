@@ -57,7 +57,7 @@ pub use backend::{NetBackend, NodeId, NodeTask, Partition, PartitionId};
 pub use error::NetError;
 pub use impairment::LinkImpairment;
 pub use injector::{FailureInjector, RpcFate, RpcFaults};
-pub use trace::{Counters, Event, EventKind};
+pub use trace::{Counters, Event, EventKind, PacketDropReason};
 
 #[cfg(not(madsim))]
 pub use twin::backend::LoopbackBackend;

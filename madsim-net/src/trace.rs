@@ -99,8 +99,23 @@ pub enum EventKind {
         to: NodeId,
         hold_us: u64,
     },
-    /// The rate limiter's queue was full: the segment was dropped and resent.
+    /// A packet engine's queue (kernel-backend's relay: the link's rate
+    /// limiter, or its bounded delay buffer) was full: a packet was dropped.
+    /// The stream model back-pressures instead.
     QueueDrop {
+        from: NodeId,
+        to: NodeId,
+    },
+    /// A packet engine dropped a packet for `reason` (a full queue is
+    /// `QueueDrop`).
+    PacketDropped {
+        from: NodeId,
+        to: NodeId,
+        reason: PacketDropReason,
+    },
+    /// A packet engine flipped one payload bit of a packet and delivered it;
+    /// the receiver's checksum then discards it, so it counts as dropped.
+    Corrupted {
         from: NodeId,
         to: NodeId,
     },
@@ -142,6 +157,20 @@ pub enum EventKind {
     Note {
         text: String,
     },
+}
+
+/// Why a packet engine dropped a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PacketDropReason {
+    /// The link's loss model.
+    Loss,
+    /// The link is cut.
+    Partition,
+    /// The destination refused the write (full device queue, device down).
+    WriteFailed,
+    /// The destination went away while the packet waited.
+    DestinationGone,
 }
 
 /// Why a frame was refused.
@@ -188,7 +217,10 @@ impl Counters {
             EventKind::ConnectionLimit { .. } => self.connection_limit_hits += 1,
             EventKind::StreamReset { .. } => self.streams_reset += 1,
             EventKind::Delayed { .. } => self.delayed += 1,
-            EventKind::Lost { .. } | EventKind::QueueDrop { .. } => self.dropped += 1,
+            EventKind::Lost { .. }
+            | EventKind::QueueDrop { .. }
+            | EventKind::PacketDropped { .. }
+            | EventKind::Corrupted { .. } => self.dropped += 1,
             EventKind::Duplicated { .. } => self.duplicated += 1,
             EventKind::Reordered { .. } => self.reordered += 1,
             EventKind::Stalled { .. } => self.stalled += 1,
@@ -321,6 +353,8 @@ impl TraceHash {
             Duplicated { from, to } => [17, from, to, 0, 0],
             Reordered { from, to, hold_us } => [18, from, to, hold_us, 0],
             QueueDrop { from, to } => [19, from, to, 0, 0],
+            PacketDropped { from, to, reason } => [28, from, to, reason as u64, 0],
+            Corrupted { from, to } => [29, from, to, 0, 0],
             Stalled { from, to } => [20, from, to, 0, 0],
             FrameRejected { node, reason } => [21, node, reason as u64, 0, 0],
             RpcDropped { from, to } => [22, from, to, 0, 0],
@@ -366,6 +400,36 @@ mod tests {
         assert_ne!(one.trace_hash(), three.trace_hash());
         assert_eq!(one.trace_hash(), again.trace_hash());
         assert_eq!(one.counters().duplicated, 2);
+    }
+
+    #[test]
+    fn packet_engine_drops_count_as_dropped_and_differ_in_the_hash() {
+        let mut loss = EventLog::default();
+        loss.record(
+            1,
+            EventKind::PacketDropped {
+                from: 0,
+                to: 1,
+                reason: PacketDropReason::Loss,
+            },
+        );
+        let mut cut = EventLog::default();
+        cut.record(
+            1,
+            EventKind::PacketDropped {
+                from: 0,
+                to: 1,
+                reason: PacketDropReason::Partition,
+            },
+        );
+        cut.record(2, EventKind::Corrupted { from: 0, to: 1 });
+        assert_ne!(loss.trace_hash(), cut.trace_hash());
+        assert_eq!(cut.counters().dropped, 2);
+        let json = serde_json::to_string(cut.events().next().unwrap()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"time_ns":1,"kind":"packet_dropped","from":0,"to":1,"reason":"partition"}"#
+        );
     }
 
     #[test]

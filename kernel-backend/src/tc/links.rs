@@ -4,9 +4,9 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use madsim_net::LinkImpairment;
+use madsim_net::{FailureInjector, LinkImpairment};
 
-use super::QdiscTree;
+use super::{QdiscTree, describe_link};
 use crate::KernelError;
 use crate::link_engine::{EngineKind, LinkEngine, PeerAttachment};
 use crate::runtime::NsCaller;
@@ -26,6 +26,8 @@ pub struct TcLinks {
     /// False for [`EngineKind::Bridge`]: rates only.
     netem_available: bool,
     sources: Vec<Source>,
+    /// Where each installed link is recorded.
+    events: Option<Arc<FailureInjector>>,
 }
 
 impl TcLinks {
@@ -34,6 +36,7 @@ impl TcLinks {
             control,
             netem_available,
             sources: Vec::new(),
+            events: None,
         }
     }
 
@@ -85,6 +88,18 @@ impl LinkEngine for TcLinks {
                 .await
                 .set_link(to, to_ip, &impairment, blocked)
                 .await
-        })?
+        })??;
+        // The kernel decides each packet's fate out of sight; what it was
+        // told is the record there is.
+        if let Some(injector) = &self.events {
+            let installed = describe_link(&impairment, blocked);
+            injector.note(format!("tc {from} -> {to}: {installed}"));
+        }
+        Ok(())
+    }
+
+    fn record_events_to(&mut self, injector: Arc<FailureInjector>) -> Result<(), KernelError> {
+        self.events = Some(injector);
+        Ok(())
     }
 }

@@ -95,6 +95,46 @@ fn clamp_u32(value: u64) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
 
+/// What the tc engine installs for a link, in words: the line the event
+/// log gets, so a kernel run's artifact shows what the kernel was told.
+pub fn describe_link(impairment: &LinkImpairment, blocked: bool) -> String {
+    let netem = netem_options_for(impairment, blocked).map(|spec| describe_netem(&spec));
+    let tbf = tbf_options_for(impairment).map(|spec| {
+        format!(
+            "tbf rate {} bit/s burst {} B limit {} B",
+            spec.rate_bits_per_sec, spec.burst_bytes, spec.limit_bytes
+        )
+    });
+    let parts: Vec<String> = netem.into_iter().chain(tbf).collect();
+    if parts.is_empty() {
+        "no qdiscs (unshaped)".to_string()
+    } else {
+        parts.join(", then ")
+    }
+}
+
+/// netem's settings that are not zero, as `tc` would list them.
+fn describe_netem(spec: &NetemSpec) -> String {
+    let mut words = vec!["netem".to_string()];
+    if spec.latency_us > 0 {
+        words.push(format!("delay {} us", spec.latency_us));
+    }
+    if spec.jitter_us > 0 {
+        words.push(format!("jitter {} us", spec.jitter_us));
+    }
+    let percents = [
+        ("loss", spec.loss_percent),
+        ("duplicate", spec.duplicate_percent),
+        ("reorder", spec.reorder_percent),
+        ("corrupt", spec.corrupt_percent),
+    ];
+    for (name, percent) in percents.into_iter().filter(|(_, p)| *p > 0.0) {
+        words.push(format!("{name} {percent}%"));
+    }
+    words.push(format!("limit {} packets", spec.limit_packets));
+    words.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +186,31 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(gbit.unwrap().burst_bytes, 256 * 1024);
+    }
+
+    #[test]
+    fn descriptions_say_what_is_installed() {
+        assert_eq!(
+            describe_link(&LinkImpairment::none(), false),
+            "no qdiscs (unshaped)"
+        );
+        assert_eq!(
+            describe_link(&LinkImpairment::none(), true),
+            format!("netem loss 100% limit {ENGINE_NETEM_LIMIT_PACKETS} packets")
+        );
+        let rate = LinkImpairment::builder()
+            .latency_ms(20)
+            .loss_percent(1.5)
+            .rate_bits_per_sec(10_000_000)
+            .build()
+            .unwrap();
+        assert_eq!(
+            describe_link(&rate, false),
+            format!(
+                "netem delay 20000 us loss 1.5% limit {ENGINE_NETEM_LIMIT_PACKETS} packets, \
+                 then tbf rate 10000000 bit/s burst 12500 B limit {DEFAULT_TBF_LIMIT_BYTES} B"
+            )
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ mod wire;
 pub use handles::LinkHandles;
 pub use htb::{HtbClassSpec, HtbQdiscSpec};
 pub use links::TcLinks;
-pub use mapping::{netem_options_for, pass_through_class, tbf_options_for};
+pub use mapping::{describe_link, netem_options_for, pass_through_class, tbf_options_for};
 pub use message::{
     QdiscOptions, TcTarget, TcVerb, U32DstFilter, del_class, del_qdisc, del_u32_filter,
     is_unknown_qdisc_kind, netem_probe_message, new_htb_class, new_qdisc, new_u32_dst_filter,

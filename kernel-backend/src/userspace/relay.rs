@@ -13,7 +13,7 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use madsim_net::LinkImpairment;
+use madsim_net::{FailureInjector, LinkImpairment};
 
 use super::relay_thread::RelayThread;
 use super::stats::{LinkStats, RelayStats};
@@ -128,6 +128,10 @@ pub(crate) enum Command {
     Stats {
         reply: Reply<RelayStats>,
     },
+    RecordEventsTo {
+        injector: Arc<FailureInjector>,
+        reply: Reply<()>,
+    },
 }
 
 /// The userspace impairment engine: moves IPv4 packets between port fds
@@ -225,6 +229,15 @@ impl Relay {
         self.request(|reply| Command::Stats { reply })
     }
 
+    /// From now on, records every per-packet decision of every link in
+    /// `injector`'s event log, ports named as node ids: drops (loss,
+    /// partition, full queue or buffer, failed write, destination gone),
+    /// duplicates, corruptions, reorders and delays. Each event bumps the
+    /// injector's counters exactly as the link's own counters move.
+    pub fn record_events_to(&self, injector: Arc<FailureInjector>) -> Result<(), KernelError> {
+        self.request(|reply| Command::RecordEventsTo { injector, reply })
+    }
+
     fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, KernelError> {
         let (reply, answer) = mpsc::sync_channel(1);
         let commands = self.commands.as_ref().ok_or_else(relay_gone)?;
@@ -260,6 +273,10 @@ impl LinkEngine for Relay {
         blocked: bool,
     ) -> Result<(), KernelError> {
         self.change_link(from, to, Some(impairment), Some(blocked))
+    }
+
+    fn record_events_to(&mut self, injector: Arc<FailureInjector>) -> Result<(), KernelError> {
+        Relay::record_events_to(self, injector)
     }
 
     fn relay(&self) -> Option<&Relay> {

@@ -8,6 +8,10 @@
 //! nanoseconds, on the earliest one. Nothing allocates per packet in the
 //! steady state: reads go to one 64 KiB buffer, delayed copies to pooled
 //! buffers.
+//!
+//! With an injector to report to, every decision about a packet on a link
+//! is also an event in its log (see [`RelayThread::record_admission`]);
+//! malformed and unroutable packets belong to no link and are only counted.
 
 use std::collections::HashMap;
 use std::io;
@@ -15,12 +19,13 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, mpsc};
 
+use madsim_net::{EventKind, FailureInjector, NodeId, PacketDropReason};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
 use super::MAX_PORTS;
 use super::clock::{monotonic_ns, to_timespec};
-use super::link::{LinkState, Placement};
+use super::link::{Copies, LinkState, Placement};
 use super::packet::{IPV4_MAX_PACKET_BYTES, flip_payload_bit, parse_ipv4};
 use super::pool::{BufferPool, capacity_for};
 use super::relay::{Command, RelayConfig};
@@ -61,6 +66,8 @@ pub(crate) struct RelayThread {
     pool: BufferPool,
     read_buffer: Box<[u8]>,
     stats: RelayStats,
+    /// Where each decision is recorded, once the hub says.
+    events: Option<Arc<FailureInjector>>,
 }
 
 impl RelayThread {
@@ -93,6 +100,7 @@ impl RelayThread {
             pool: BufferPool::default(),
             read_buffer: vec![0u8; READ_BUFFER_BYTES].into_boxed_slice(),
             stats: RelayStats::default(),
+            events: None,
         })
     }
 
@@ -199,9 +207,11 @@ impl RelayThread {
         let packet = &mut packet[..view.total_bytes];
         let link = link_index(src, dst);
         let payload_bytes = view.total_bytes - view.header_bytes;
-        let copies = self
-            .link_mut(link)
-            .admit(now_ns, packet.len(), payload_bytes);
+        let state = self.link_mut(link);
+        let before = state.stats;
+        let copies = state.admit(now_ns, packet.len(), payload_bytes);
+        let after = state.stats;
+        self.record_admission(link, &before, &after, &copies, now_ns, packet.len());
         for placement in copies.into_iter().flatten() {
             self.place(link, dst, packet, view.header_bytes, placement, now_ns);
         }
@@ -248,6 +258,7 @@ impl RelayThread {
             || self.stats.buffered_packets >= self.config.max_buffered_packets;
         if over_budget {
             self.link_mut(link).stats.dropped_overflow += 1;
+            self.record(link, |from, to| EventKind::QueueDrop { from, to });
             return;
         }
         let mut copy = self.pool.copy_of(packet);
@@ -291,6 +302,7 @@ impl RelayThread {
     fn write_to_port(&mut self, link: usize, dst: usize, packet: &[u8]) {
         let Some(fd) = self.ports[dst].as_ref().map(|p| p.fd.as_raw_fd()) else {
             self.link_mut(link).stats.dropped_no_port += 1;
+            self.record_drop(link, PacketDropReason::DestinationGone);
             return;
         };
         // SAFETY: writes from a live buffer of the given length.
@@ -303,6 +315,7 @@ impl RelayThread {
             // A full socket or TUN queue, or a device that is down: the
             // packet is lost, like a NIC dropping on a full ring.
             stats.dropped_write += 1;
+            self.record_drop(link, PacketDropReason::WriteFailed);
         }
     }
 
@@ -312,6 +325,89 @@ impl RelayThread {
             let (from, to) = (link / MAX_PORTS, link % MAX_PORTS);
             Box::new(LinkState::new(seed, from, to, mtu_bytes))
         })
+    }
+
+    // ---- events ----
+
+    /// One packet's fate on `link` as events. Drops and duplicates are read
+    /// off the counters `admit` moved, so the log cannot disagree with
+    /// them; corruption, reordering and delay off the copies' placements.
+    fn record_admission(
+        &self,
+        link: usize,
+        before: &LinkStats,
+        after: &LinkStats,
+        copies: &Copies,
+        now_ns: u64,
+        bytes: usize,
+    ) {
+        if self.events.is_none() {
+            return;
+        }
+        let drops = [
+            (
+                before.dropped_partition,
+                after.dropped_partition,
+                Some(PacketDropReason::Partition),
+            ),
+            (
+                before.dropped_loss,
+                after.dropped_loss,
+                Some(PacketDropReason::Loss),
+            ),
+            // A full rate-limiter queue.
+            (before.dropped_queue_full, after.dropped_queue_full, None),
+        ];
+        for (was, is, reason) in drops {
+            for _ in was..is {
+                match reason {
+                    Some(reason) => self.record_drop(link, reason),
+                    None => self.record(link, |from, to| EventKind::QueueDrop { from, to }),
+                }
+            }
+        }
+        for _ in before.duplicated..after.duplicated {
+            self.record(link, |from, to| EventKind::Duplicated { from, to });
+        }
+        for placement in copies.iter().flatten() {
+            if placement.corrupt_bit.is_some() {
+                self.record(link, |from, to| EventKind::Corrupted { from, to });
+            }
+            if placement.reordered {
+                // Sent ahead of the delay line: nothing is held back.
+                self.record(link, |from, to| EventKind::Reordered {
+                    from,
+                    to,
+                    hold_us: 0,
+                });
+            }
+            if placement.deliver_at_ns > now_ns {
+                let delay_us = (placement.deliver_at_ns - now_ns) / 1_000;
+                self.record(link, |from, to| EventKind::Delayed {
+                    from,
+                    to,
+                    bytes: bytes as u64,
+                    delay_us,
+                });
+            }
+        }
+    }
+
+    fn record_drop(&self, link: usize, reason: PacketDropReason) {
+        self.record(link, |from, to| EventKind::PacketDropped {
+            from,
+            to,
+            reason,
+        });
+    }
+
+    /// Records an event of `link`, its ports as node ids, when the relay
+    /// reports to an injector.
+    fn record(&self, link: usize, event: impl FnOnce(NodeId, NodeId) -> EventKind) {
+        if let Some(injector) = &self.events {
+            let (from, to) = (link / MAX_PORTS, link % MAX_PORTS);
+            injector.record(event(from as NodeId, to as NodeId));
+        }
     }
 
     // ---- timer ----
@@ -400,6 +496,10 @@ impl RelayThread {
             Command::Stats { reply } => {
                 let _ = reply.send(Ok(self.relay_stats()));
             }
+            Command::RecordEventsTo { injector, reply } => {
+                self.events = Some(injector);
+                let _ = reply.send(Ok(()));
+            }
         }
     }
 
@@ -451,6 +551,7 @@ impl RelayThread {
         self.schedule.remove_port(port, |entry| gone.push(entry));
         for entry in gone {
             self.link_mut(entry.link).stats.dropped_no_port += 1;
+            self.record_drop(entry.link, PacketDropReason::DestinationGone);
             self.release(entry);
         }
         for from in 0..MAX_PORTS {
