@@ -156,7 +156,7 @@ impl HtbClassSpec {
         (per_tick + u64::from(HTB_DEFAULT_MTU_BYTES)) as u32
     }
 
-    /// The `TCA_OPTIONS` nest payload: [RATE64], [CEIL64], PARMS, RTAB, CTAB.
+    /// The `TCA_OPTIONS` nest payload: \[RATE64\], \[CEIL64\], PARMS, RTAB, CTAB.
     pub fn options_payload(&self, clock: &Psched) -> Result<Vec<u8>, KernelError> {
         self.validate()?;
         let rate64 = self.rate_bytes_per_sec();

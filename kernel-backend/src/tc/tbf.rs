@@ -51,7 +51,7 @@ impl TbfSpec {
         Ok(())
     }
 
-    /// The `TCA_OPTIONS` nest payload: PARMS, BURST, [RATE64], RTAB.
+    /// The `TCA_OPTIONS` nest payload: PARMS, BURST, \[RATE64\], RTAB.
     pub fn options_payload(&self, clock: &Psched) -> Result<Vec<u8>, KernelError> {
         self.validate()?;
         let rate64 = self.rate_bytes_per_sec();
