@@ -39,6 +39,11 @@ pub struct RunConfig<A: App> {
     pub nodes: usize,
     pub nemesis: NemesisPreset,
     pub workload: WorkloadConfig,
+    /// Fault steps that replace the ones the seed draws (what `raft-sim
+    /// shrink` writes); `None`: the seed's own. The seed still draws its
+    /// schedule first, so the rest of the run draws the same numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Vec<crate::nemesis::Step>>,
 }
 
 /// Bounds on the cluster a user may ask for.
@@ -115,6 +120,7 @@ impl RunFlags {
             nodes: self.nodes,
             nemesis: self.nemesis,
             workload,
+            schedule: None,
         })
     }
 
@@ -286,9 +292,13 @@ pub fn run<A: App>(_app: A, _args: &RunArgs) -> anyhow::Result<ExitCode> {
 pub fn replay<A: App>(_args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     anyhow::bail!("replay {NEEDS_SIM}")
 }
+#[cfg(not(madsim))]
+pub fn shrink<A: App>(_args: &shrink::ShrinkArgs) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("shrink {NEEDS_SIM}")
+}
 
 #[cfg(madsim)]
-pub use sim::{Divergence, check_determinism, replay, run, run_seed, sweep};
+pub use sim::{Divergence, check_determinism, replay, run, run_seed, shrink, sweep};
 
 #[cfg(madsim)]
 mod sim;
@@ -296,3 +306,4 @@ mod sim;
 pub mod case;
 mod coverage;
 pub mod merge;
+pub mod shrink;

@@ -172,6 +172,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Shrinks a failing artifact with the app its config names.
+pub fn shrink(args: sweep::shrink::ShrinkArgs) -> anyhow::Result<ExitCode> {
+    let artifact = Artifact::read_from(&args.artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let name = artifact
+        .config
+        .pointer("/run/app_name")
+        .and_then(|v| v.as_str())
+        .with_context(|| format!("{} names no app", args.artifact.display()))?;
+    match name.parse::<AppName>().map_err(anyhow::Error::msg)? {
+        AppName::Kv => sweep::shrink::<KvApp>(&args),
+        AppName::OpenraftKvMemstore => sweep::shrink::<KvMemstore>(&args),
+    }
+}
+
 /// Replays an artifact with the app its config names.
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let artifact = Artifact::read_from(&args.artifact).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -32,6 +32,10 @@ enum Command {
     Run(apps::RunArgs),
     /// Rerun the seed of an artifact and confirm its trace hash.
     Replay(raft_sim::sweep::ReplayArgs),
+    /// From a failing seed's artifact, a smaller run that fails the same
+    /// way (fewer and shorter faults, fewer ops and clients), written as
+    /// an artifact that `replay` reruns (needs --cfg madsim).
+    Shrink(raft_sim::sweep::shrink::ShrinkArgs),
     /// Join the reports of a sweep's shards (`sweep --shard K/N --report
     /// FILE`) into one sweep's summary.
     Merge(raft_sim::sweep::merge::MergeArgs),
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => apps::sweep(args),
         Command::Run(args) => apps::run(args),
         Command::Replay(args) => apps::replay(args),
+        Command::Shrink(args) => apps::shrink(args),
         Command::Merge(args) => raft_sim::sweep::merge::merge(&args),
         Command::Check(args) => twinnet_check::cli::run(args),
         Command::Timeline(args) => raft_sim::timeline::run(&args),

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::fault::Fault;
 use super::generate::SwarmDraw;
@@ -10,7 +10,7 @@ use super::{MAX_BURST_MS, MAX_NODES, MAX_SCHEDULE_MS, MAX_STEPS, NodeId};
 
 /// One fault at `at_ms` after [`run`] starts. Steps of one episode belong
 /// together: the undo step acts on what its episode's start step did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub at_ms: u64,
     pub episode: u32,
@@ -95,6 +95,12 @@ impl Schedule {
 
     pub fn steps(&self) -> &[Step] {
         &self.steps
+    }
+
+    /// The same swarm draw with other steps, checked as [`Schedule::new`]
+    /// checks them: a shrunk run keeps what its seed drew beyond the steps.
+    pub fn with_steps(&self, steps: Vec<Step>) -> Result<Self, ScheduleError> {
+        Ok(Schedule::new(steps)?.with_swarm(self.swarm.clone()))
     }
 
     pub fn len(&self) -> usize {

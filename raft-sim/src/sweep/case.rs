@@ -14,7 +14,7 @@ use super::{Coverage, RunConfig, SeedResult};
 use crate::app::App;
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::invariants::{self, LeaderWatch};
-use crate::nemesis::{self, ClusterControl, Schedule, SwarmDraw, TimeScale};
+use crate::nemesis::{self, ClusterControl, Schedule, ScheduleError, SwarmDraw, TimeScale};
 use crate::store::CrashPolicy;
 use crate::timeline::{self, RoleLog, TimelineRecord, ViolationCore};
 use crate::workload::{self, HistoryEvent, Model, WorkloadConfig};
@@ -71,6 +71,8 @@ pub struct Outcome {
     pub failures: Vec<String>,
     pub history: Vec<HistoryEvent>,
     pub faults: serde_json::Value,
+    /// The fault schedule's steps as the seed played them.
+    pub schedule: Vec<nemesis::Step>,
     /// The seed's draw from its nemesis preset (null without faults).
     pub swarm: serde_json::Value,
     pub fault_count: u64,
@@ -113,7 +115,7 @@ impl Outcome {
                 seed,
                 config: serde_json::json!({
                     "run": config, "swarm": self.swarm, "faults": self.faults,
-                    "timeline": timeline,
+                    "schedule": self.schedule, "timeline": timeline,
                 }),
                 status: if passed {
                     Status::Passed
@@ -223,6 +225,7 @@ pub async fn run_case_traced<B: NetBackend, A: App>(
         failures,
         history: driven.history,
         faults: serde_json::to_value(&driven.applied).unwrap_or_default(),
+        schedule: driven.steps,
         swarm: serde_json::to_value(&driven.swarm).unwrap_or_default(),
         fault_count,
         coverage,
@@ -291,6 +294,7 @@ pub fn failed_setup(why: String) -> Outcome {
         failures: vec![why],
         history: Vec::new(),
         faults: serde_json::Value::Null,
+        schedule: Vec::new(),
         swarm: serde_json::Value::Null,
         fault_count: 0,
         coverage: Coverage::default(),
@@ -306,6 +310,8 @@ pub fn failed_setup(why: String) -> Outcome {
 struct Driven {
     history: Vec<HistoryEvent>,
     applied: Vec<nemesis::AppliedFault>,
+    /// The schedule's steps as played.
+    steps: Vec<nemesis::Step>,
     swarm: Option<SwarmDraw>,
     watch: LeaderWatch,
     /// Every node's role while the workload ran, for the timeline.
@@ -339,6 +345,7 @@ async fn drive<B: NetBackend, A: App>(
             return Driven {
                 history: Vec::new(),
                 applied: Vec::new(),
+                steps: Vec::new(),
                 swarm: None,
                 watch,
                 roles,
@@ -346,7 +353,13 @@ async fn drive<B: NetBackend, A: App>(
             };
         }
     };
-    let schedule = schedule(config, seed, scale);
+    let schedule = schedule(config, seed, scale).unwrap_or_else(|err| {
+        failures.push(format!(
+            "nemesis: the run's explicit schedule is refused: {err}"
+        ));
+        Schedule::empty()
+    });
+    DRAWN.with(|drawn| *drawn.borrow_mut() = schedule.steps().to_vec());
     let watching = async {
         let mut task = std::pin::pin!(task);
         loop {
@@ -375,6 +388,7 @@ async fn drive<B: NetBackend, A: App>(
     Driven {
         history,
         applied,
+        steps: schedule.steps().to_vec(),
         swarm: schedule.swarm().cloned(),
         watch,
         roles,
@@ -382,16 +396,39 @@ async fn drive<B: NetBackend, A: App>(
     }
 }
 
+thread_local! {
+    /// The schedule of the seed running on this thread, kept apart from
+    /// its outcome so that a seed that panics still records what it drew.
+    static DRAWN: std::cell::RefCell<Vec<nemesis::Step>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
+}
+
+/// The schedule the last seed run on this thread drew (then forgotten).
+pub fn take_drawn_schedule() -> Vec<nemesis::Step> {
+    DRAWN.with(|drawn| std::mem::take(&mut *drawn.borrow_mut()))
+}
+
 /// The fault schedule: from the simulation's RNG under the simulator (the
-/// seed made it), from `seed` directly on a real network.
-fn schedule<A: App>(config: &RunConfig<A>, seed: u64, scale: TimeScale) -> Schedule {
+/// seed made it), from `seed` directly on a real network; with the
+/// config's explicit steps instead of the drawn ones if it has some (drawn
+/// all the same, so that what follows draws the same numbers).
+fn schedule<A: App>(
+    config: &RunConfig<A>,
+    seed: u64,
+    scale: TimeScale,
+) -> Result<Schedule, ScheduleError> {
     let duration = horizon(config, scale);
-    if cfg!(madsim) {
+    let drawn = if cfg!(madsim) {
         Schedule::generate_scaled(config.nemesis, config.nodes, duration, scale)
     } else {
         use rand08::SeedableRng;
         let mut rng = rand08::rngs::StdRng::seed_from_u64(seed);
         Schedule::generate_with(&mut rng, config.nemesis, config.nodes, duration, scale)
+    };
+    match &config.schedule {
+        Some(steps) => drawn.with_steps(steps.clone()),
+        None => Ok(drawn),
     }
 }
 

@@ -139,13 +139,68 @@ pub fn replay<A: App>(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `raft-sim shrink`: a smaller run of a failing artifact's seed that
+/// fails the same way, written as an artifact of its own.
+pub fn shrink<A: App>(args: &super::shrink::ShrinkArgs) -> anyhow::Result<ExitCode> {
+    use super::shrink;
+    let (artifact, config, class) = shrink::read_failing::<A>(&args.artifact)?;
+    let dir = args.out.clone().unwrap_or_else(|| {
+        args.artifact.parent().map_or_else(
+            || std::path::PathBuf::from("."),
+            std::path::Path::to_path_buf,
+        )
+    });
+    println!(
+        "shrinking seed {} ({class}): {} fault steps, {} ops, {} clients; at most {} runs",
+        artifact.seed,
+        config.schedule.as_ref().map_or(0, Vec::len),
+        config.workload.ops,
+        config.workload.clients,
+        args.max_runs
+    );
+    let original = run_seed(artifact.seed, &config);
+    if !shrink::classes_of(&original.failures).contains(&class) {
+        anyhow::bail!(
+            "{} does not fail with {class} when its seed reruns with its own schedule \
+             (failures now: {:?}): nothing to shrink",
+            args.artifact.display(),
+            original.failures
+        );
+    }
+    let run = |seed: u64, config: &RunConfig<A>| run_seed(seed, config).failures;
+    let (best, report) = shrink::shrink_run(artifact.seed, config, class, args.max_runs, &run);
+    let name = format!("{}-shrunk", artifact.name);
+    let path = dir.join(format!("{name}-seed{}.json", artifact.seed));
+    let label = RunLabel {
+        name,
+        replay: format!("raft-sim replay {}", path.display()),
+    };
+    let result = run_seed(artifact.seed, &best).finish(artifact.seed, &best, &dir, true, &label);
+    shrink::print_report(&report);
+    print_one(&result);
+    match &result.artifact {
+        Some(written) => println!(
+            "wrote {} (replay: raft-sim replay {})",
+            written.display(),
+            written.display()
+        ),
+        None => anyhow::bail!("could not write the shrunk artifact into {}", dir.display()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs one seed in a fresh simulation; never panics.
 pub fn run_seed<A: App>(seed: u64, config: &RunConfig<A>) -> Outcome {
     let wall = Instant::now();
     let outcome = runner::simulate(seed, SEED_TIME_LIMIT, || {
         simulate_seed(config.clone(), seed)
     });
-    let mut outcome = outcome.unwrap_or_else(failed_setup);
+    // A seed that panicked returns no outcome, but its schedule was drawn.
+    let drawn = case::take_drawn_schedule();
+    let mut outcome = outcome.unwrap_or_else(|why| Outcome {
+        schedule: drawn,
+        ..failed_setup(why)
+    });
     outcome.wall = wall.elapsed();
     outcome
 }

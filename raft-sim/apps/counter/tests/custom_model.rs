@@ -22,6 +22,7 @@ fn fetch_and_add_histories_are_linearizable() {
             model: Model::Custom,
             ..WorkloadConfig::default()
         },
+        schedule: None,
     };
     let adds_acknowledged: usize = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..2u64)

@@ -44,6 +44,7 @@ fn a_hundred_seeds_pass() {
         nodes: 5,
         nemesis: NemesisPreset::Standard,
         workload: WorkloadConfig::default(),
+        schedule: None,
     };
     let ops = config.workload.ops;
     let mut results: Vec<SeedSummary> = std::thread::scope(|scope| {

@@ -29,6 +29,7 @@ fn config<A: App>(app: A) -> RunConfig<A> {
             ops: 200,
             ..WorkloadConfig::default()
         },
+        schedule: None,
     }
 }
 

@@ -19,6 +19,7 @@ fn config(model: Model, bugs: Bugs) -> RunConfig<KvApp> {
             model,
             ..WorkloadConfig::default()
         },
+        schedule: None,
     }
 }
 
