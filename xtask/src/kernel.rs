@@ -58,7 +58,7 @@ pub fn real(args: &[String]) -> Result<ExitCode> {
 }
 
 /// `cargo xtask clean-net`: remove the namespaces and links killed runs
-/// left behind (`twinnet-net sweep`). Needs root.
+/// left behind (`twinnet-net reap`). Needs root.
 pub fn clean_net() -> Result<ExitCode> {
     let status = CargoCmd::new(
         "clean-net",
@@ -70,7 +70,7 @@ pub fn clean_net() -> Result<ExitCode> {
             "--bin",
             "twinnet-net",
             "--",
-            "sweep",
+            "reap",
         ],
     )
     .run()?;
