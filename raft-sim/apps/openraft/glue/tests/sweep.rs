@@ -26,6 +26,7 @@ fn config(app: KvMemstore) -> RunConfig<KvMemstore> {
             model: Model::VersionedCas,
             ..WorkloadConfig::default()
         },
+        schedule: None,
     }
 }
 
