@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 
 use madsim_net::node_thread::{NodeThreads, PartitionEnforcement, Prologue};
+use madsim_net::stream::{Stream, stream_seed};
 use madsim_net::{FailureInjector, LinkImpairment, NetBackend, NetError, NodeId, NodeTask};
 use parking_lot::RwLock;
 
@@ -27,12 +28,13 @@ pub struct KernelBackend {
 }
 
 impl KernelBackend {
-    /// A network built as `config` says, with fault decisions from `seed`.
+    /// A network built as `config` says, with every fault decision drawn
+    /// from `config.seed` (the injector's and the engine's streams of it).
     /// Fails with one clear error when not root or when the kernel lacks
     /// what the chosen engine needs.
-    pub fn new(config: HubConfig, seed: u64) -> Result<KernelBackend, KernelError> {
+    pub fn new(config: HubConfig) -> Result<KernelBackend, KernelError> {
+        let injector = FailureInjector::seeded(stream_seed(config.seed, Stream::Injector));
         let mut hub = Hub::new(config)?;
-        let injector = FailureInjector::seeded(seed);
         hub.record_events_to(Arc::clone(&injector))?;
         let hub = Arc::new(RwLock::new(hub));
         injector.set_partition_listener(partition_follower(Arc::downgrade(&hub), &injector));

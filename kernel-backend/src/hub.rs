@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 use madsim_net::limits::MAX_NODES;
+use madsim_net::stream::{Stream, stream_seed};
 use madsim_net::{FailureInjector, LinkImpairment};
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
 use parking_lot::Mutex;
@@ -45,7 +46,10 @@ pub struct HubConfig {
     pub subnet: Ipv4Addr,
     pub prefix_len: u8,
     pub engine: EngineChoice,
-    /// Seeds the userspace engine's per-link decisions.
+    /// The run's seed: the userspace engine's per-link decisions draw from
+    /// its [`Stream::Engine`](madsim_net::stream::Stream::Engine) stream,
+    /// and a [`KernelBackend`](crate::KernelBackend)'s injector from its
+    /// `Stream::Injector`.
     pub seed: u64,
     /// MTU of the TUN devices (userspace engine). 1500 by default, so a lost
     /// or corrupted packet means what it means on Ethernet; the relay still
@@ -150,7 +154,8 @@ impl Hub {
                 .map_err(|e| KernelError::netlink(format!("create bridge {bridge}"), e))?;
             Ok::<_, KernelError>((ns, handle))
         })?;
-        let engine = start_engine(kind, config.seed, config.tun_mtu_bytes, control.caller())?;
+        let engine_seed = stream_seed(config.seed, Stream::Engine);
+        let engine = start_engine(kind, engine_seed, config.tun_mtu_bytes, control.caller())?;
         Ok(Hub {
             names,
             config,

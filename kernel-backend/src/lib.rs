@@ -7,7 +7,7 @@
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! // Root only. `auto` picks `tc` where the kernel has netem, else `userspace`.
-//! let mut net = KernelBackend::new(HubConfig::default(), 7)?;
+//! let mut net = KernelBackend::new(HubConfig { seed: 7, ..HubConfig::default() })?;
 //! let server = net.add_node("server", || async {
 //!     let listener = madsim_net::net::TcpListener::bind("0.0.0.0:7000").await.unwrap();
 //!     while let Ok((_stream, _peer)) = listener.accept().await {}

@@ -197,5 +197,5 @@ pub fn auto_backend(seed: u64) -> crate::KernelBackend {
         seed,
         ..crate::HubConfig::default()
     };
-    crate::KernelBackend::new(config, seed).expect("kernel backend")
+    crate::KernelBackend::new(config).expect("kernel backend")
 }

@@ -18,7 +18,7 @@ fn backend(engine: EngineChoice, seed: u64) -> KernelBackend {
         seed,
         ..HubConfig::default()
     };
-    KernelBackend::new(config, seed).expect("kernel backend")
+    KernelBackend::new(config).expect("kernel backend")
 }
 
 /// How many events of each packet fate the injector holds for one link,
@@ -174,4 +174,94 @@ async fn what_tc_installs_is_an_event() {
         "{notes:?}"
     );
     assert_eq!(notes[1], "tc 0 -> 1: no qdiscs (unshaped)");
+}
+
+/// What one kernel run of `seed` decided: which of a fixed train of
+/// datagrams over a lossy link arrived, and the fates of a fixed train of
+/// RPCs.
+async fn decisions_of(seed: u64) -> (Vec<u64>, Vec<madsim_net::injector::RpcFate>) {
+    const DATAGRAMS: u64 = 400;
+    const RPCS: usize = 64;
+    const PORT: u16 = 7_300;
+    let mut net = backend(EngineChoice::Userspace, seed);
+    let a = net.add_node("a", std::future::pending::<()>).await.unwrap();
+    let b = net.add_node("b", std::future::pending::<()>).await.unwrap();
+    let lossy = LinkImpairment::builder()
+        .loss_percent(30.0)
+        .build()
+        .unwrap();
+    net.set_link(a, b, lossy).await.unwrap();
+    let receiver = net
+        .spawn_on(b, async move {
+            let socket = tokio::net::UdpSocket::bind(("0.0.0.0", PORT))
+                .await
+                .unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 64];
+            // The train ends when nothing more comes for a while.
+            while let Ok(Ok(len)) =
+                tokio::time::timeout(Duration::from_millis(500), socket.recv(&mut buf)).await
+            {
+                let bytes: [u8; 8] = buf[..len].try_into().expect("an 8-byte sequence number");
+                seen.push(u64::from_be_bytes(bytes));
+            }
+            seen
+        })
+        .unwrap();
+    let to = std::net::SocketAddr::new(net.node_ip(b).unwrap(), PORT);
+    let sender = net
+        .spawn_on(a, async move {
+            // Let the receiver bind first.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let socket = tokio::net::UdpSocket::bind(("0.0.0.0", 0)).await.unwrap();
+            for seq in 0..DATAGRAMS {
+                socket.send_to(&seq.to_be_bytes(), to).await.unwrap();
+                // One at a time through the relay: each meets the link's
+                // stream in sequence order.
+                tokio::time::sleep(Duration::from_micros(300)).await;
+            }
+        })
+        .unwrap();
+    sender.await.unwrap();
+    let mut arrived = receiver.await.unwrap();
+    arrived.sort_unstable();
+    let rpc = madsim_net::RpcFaults {
+        drop_percent: 30.0,
+        duplicate_percent: 20.0,
+        delay_percent: 20.0,
+        delay_max_us: 1_000,
+    };
+    net.injector().set_rpc_faults(None, rpc).unwrap();
+    let fates = (0..RPCS).map(|_| net.injector().rpc_fate(a, b)).collect();
+    (arrived, fates)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_seed_fixes_the_per_link_and_rpc_decisions() {
+    if !require_root("one_seed_fixes_the_per_link_and_rpc_decisions") {
+        return;
+    }
+    let (arrived, fates) = decisions_of(31).await;
+    let (arrived_again, fates_again) = decisions_of(31).await;
+    let (arrived_other, fates_other) = decisions_of(32).await;
+    println!(
+        "seed 31: {} of 400 datagrams arrived; seed 32: {}",
+        arrived.len(),
+        arrived_other.len()
+    );
+    assert!(
+        (200..360).contains(&arrived.len()),
+        "30% loss: {} of 400 arrived",
+        arrived.len()
+    );
+    assert_eq!(
+        arrived, arrived_again,
+        "the same seed dropped other datagrams"
+    );
+    assert_eq!(fates, fates_again, "the same seed chose other RPC fates");
+    assert_ne!(
+        arrived, arrived_other,
+        "another seed dropped the same datagrams"
+    );
+    assert_ne!(fates, fates_other, "another seed chose the same RPC fates");
 }

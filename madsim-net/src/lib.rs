@@ -44,6 +44,7 @@ pub mod injector;
 pub mod limits;
 pub mod link;
 pub mod scenario;
+pub mod stream;
 pub mod trace;
 
 #[cfg(madsim)]

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use madsim_net::rand::Rng;
+use madsim_net::stream::{Stream, StreamRng};
 use madsim_net::time::{self, Instant};
 use madsim_net::{NetBackend, NodeTask};
 use parking_lot::Mutex;
@@ -431,17 +432,18 @@ impl ProcessMemory {
 /// the write it saw and a lost, repeated or misrouted write shows.
 pub const REGISTER_STRIDE: i64 = 1_000;
 
-/// Draws the next operation of `model` (the simulator's seeded RNG under
-/// `cfg(madsim)`; the draw order is part of every seed's trace). `unique`
-/// is fresh for every operation of the workload.
+/// Draws the next operation of `model` from the client slot's stream (the
+/// simulator's seeded RNG under `cfg(madsim)`, where the draw order is part
+/// of every seed's trace). `unique` is fresh for every operation of the
+/// workload.
 fn generate<A: App>(
+    rng: &mut StreamRng,
     app: &A,
     model: Model,
     keys: usize,
     (process, serial, unique): (u64, u64, u64),
     memory: &ProcessMemory,
 ) -> Op {
-    let mut rng = madsim_net::rand::thread_rng();
     let index = rng.gen_range(0..keys);
     let key = key_name(index);
     let roll = rng.gen_range(0..100u32);
@@ -455,7 +457,7 @@ fn generate<A: App>(
         },
         Model::RegisterCas => {
             let seen = memory.values.get(&key);
-            register_op(&mut rng, roll, seen, fresh, app.register_add())
+            register_op(rng, roll, seen, fresh, app.register_add())
         }
         Model::KvAppend if roll < 40 => ("get", Value::Null),
         Model::KvAppend => {
@@ -532,6 +534,7 @@ fn complete(op: &Op, outcome: Option<Outcome>) -> (EventType, Value, Option<Stri
 /// One client process slot: runs operations until the budget is spent,
 /// taking a new process id (and a fresh client) after every indeterminate one.
 async fn client_loop<A: App>(
+    mut rng: StreamRng,
     app: A,
     nodes: Arc<Vec<(u64, IpAddr)>>,
     (recorder, acks): (Arc<Recorder>, Arc<tokio::sync::Notify>),
@@ -545,6 +548,7 @@ async fn client_loop<A: App>(
         serial += 1;
         let unique = recorder.fresh();
         let op = generate(
+            &mut rng,
             &app,
             config.model,
             config.keys,
@@ -575,10 +579,12 @@ async fn client_loop<A: App>(
 }
 
 /// Starts the workload on the cluster's client node; the task resolves to
-/// the history once every operation has completed.
+/// the history once every operation has completed. Client slot `n` draws
+/// its operations from the workload stream `n` of `seed`.
 pub fn start<B: NetBackend, A: App>(
     cluster: &Cluster<B, A>,
     config: WorkloadConfig,
+    seed: u64,
 ) -> Result<NodeTask<Vec<HistoryEvent>>, ClusterError> {
     let app = cluster.app().clone();
     let nodes = Arc::new(cluster.node_addrs());
@@ -586,8 +592,9 @@ pub fn start<B: NetBackend, A: App>(
     cluster.spawn_client(async move {
         let recorder = Arc::new(Recorder::new(config.ops));
         let processes: Vec<_> = (0..config.clients)
-            .map(|_| {
+            .map(|slot| {
                 madsim_net::task::spawn(client_loop(
+                    StreamRng::new(seed, Stream::Workload(slot as u64)),
                     app.clone(),
                     Arc::clone(&nodes),
                     (Arc::clone(&recorder), Arc::clone(&acks)),

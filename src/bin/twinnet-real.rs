@@ -187,7 +187,7 @@ mod real {
             seed,
             ..HubConfig::default()
         };
-        let backend = KernelBackend::new(hub, seed)?;
+        let backend = KernelBackend::new(hub)?;
         let wall = Instant::now();
         let mut outcome: Outcome = runtime.block_on(run_case(backend, config.clone(), seed));
         outcome.wall = wall.elapsed();

@@ -180,15 +180,9 @@ impl LinkState {
 /// Seeds a link's stream from the relay seed and the port pair
 /// (SplitMix64 finalizer, so nearby pairs get unrelated streams).
 pub fn link_seed(seed: u64, from: usize, to: usize) -> u64 {
+    use madsim_net::stream::splitmix64;
     let pair = ((from as u64) << 32) | to as u64;
     splitmix64(seed ^ splitmix64(pair))
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use super::node_thread::{NodeThreads, PartitionEnforcement};
 use super::world;
 use crate::backend::{NetBackend, NodeId, NodeTask};
+use crate::stream::{Stream, stream_seed};
 use crate::{FailureInjector, LinkImpairment, NetError};
 
 pub struct LoopbackBackend {
@@ -25,14 +26,18 @@ pub struct LoopbackBackend {
 static NEXT_INSTANCE: AtomicU8 = AtomicU8::new(0);
 
 impl LoopbackBackend {
-    /// A backend whose fault decisions come from `seed`. Nodes get addresses
+    /// A backend whose fault decisions come from `seed` (its injector
+    /// stream, as on every backend). Nodes get addresses
     /// in a /24 of 127.0.0.0/8 unique to this backend and process.
     pub fn new(seed: u64) -> Self {
         let instance = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
         let pid_byte = 16 + (std::process::id() % 200) as u8;
         LoopbackBackend {
             prefix: [127, pid_byte, instance],
-            nodes: NodeThreads::new(FailureInjector::seeded(seed), PartitionEnforcement::Sockets),
+            nodes: NodeThreads::new(
+                FailureInjector::seeded(stream_seed(seed, Stream::Injector)),
+                PartitionEnforcement::Sockets,
+            ),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use madsim_net::rand::Rng;
+use madsim_net::stream::{Stream, StreamRng};
 use madsim_net::time::{self, Instant};
 use madsim_net::{FailureInjector, LinkImpairment, NetBackend, Partition, PartitionId, RpcFaults};
 use openraft::ServerState;
@@ -450,14 +451,16 @@ impl fmt::Display for AppliedFault {
 /// Plays `schedule` against `cluster`: each step at its time after the
 /// call (later if an earlier step took long), every step noted in the
 /// backend's event log. Steps that cannot apply are recorded as skipped or
-/// failed, never abort the run.
+/// failed, never abort the run. Its choices (which follower, which order)
+/// draw from the nemesis stream of `seed`.
 pub async fn run<K: ClusterControl>(
     cluster: &K,
     schedule: &Schedule,
+    seed: u64,
 ) -> Result<Vec<AppliedFault>, ClusterError> {
     let started = Instant::now();
     let actions = schedule.actions();
-    let mut executor = Executor::new(cluster);
+    let mut executor = Executor::new(cluster, StreamRng::new(seed, Stream::Nemesis));
     let mut applied = Vec::with_capacity(actions.len());
     for action in actions {
         let due = started + Duration::from_millis(action.at_ms);
@@ -492,6 +495,8 @@ pub async fn run<K: ClusterControl>(
 /// What [`run`] keeps between steps. Bounded by the schedule's episodes.
 struct Executor<'c, K: ClusterControl> {
     cluster: &'c K,
+    /// The nemesis stream: every choice the schedule leaves open.
+    rng: StreamRng,
     /// How long a step that needs the leader waits for one.
     leader_wait: Duration,
     raft_nodes: Vec<NodeId>,
@@ -521,9 +526,10 @@ struct Executor<'c, K: ClusterControl> {
 }
 
 impl<'c, K: ClusterControl> Executor<'c, K> {
-    fn new(cluster: &'c K) -> Self {
+    fn new(cluster: &'c K, rng: StreamRng) -> Self {
         Executor {
             cluster,
+            rng,
             leader_wait: cluster.time_scale().duration(LEADER_WAIT),
             raft_nodes: cluster.raft_nodes(),
             partitions: BTreeMap::new(),
@@ -582,7 +588,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
                 // Half the time the leader of the moment is slow to boot.
                 let leader = self.current_leader();
                 let outcome = self.crash_all(step.episode, None).await;
-                if madsim_net::rand::thread_rng().gen_bool(0.5)
+                if self.rng.gen_bool(0.5)
                     && let Some(leader) = leader
                 {
                     self.stragglers.insert(step.episode, leader);
@@ -801,7 +807,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
     }
 
     /// Resolves `target` to a running node we may take down.
-    async fn resolve(&self, target: Target) -> Result<NodeId, String> {
+    async fn resolve(&mut self, target: Target) -> Result<NodeId, String> {
         let majority_left = self.raft_nodes.len().saturating_sub(1) / 2;
         if self.down.len() >= majority_left {
             return Err(format!(
@@ -831,7 +837,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
                 if followers.is_empty() {
                     return Err("no running follower".into());
                 }
-                let pick = madsim_net::rand::thread_rng().gen_range(0..followers.len());
+                let pick = self.rng.gen_range(0..followers.len());
                 Ok(followers[pick])
             }
         }
@@ -901,7 +907,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         };
         // Power comes back in any order: the node up first tends to win
         // the next election, and it must not always be the same one.
-        super::shuffle(&mut madsim_net::rand::thread_rng(), &mut nodes);
+        super::shuffle(&mut self.rng, &mut nodes);
         let straggler = self.stragglers.remove(&episode);
         if let Some(last) = straggler {
             nodes.retain(|&n| n != last);
@@ -956,7 +962,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             .copied()
             .filter(|n| *n != leader && !self.down.contains(n))
             .collect();
-        super::shuffle(&mut madsim_net::rand::thread_rng(), &mut others);
+        super::shuffle(&mut self.rng, &mut others);
         let first = match first {
             Target::Leader => leader,
             Target::Node(id) if initial.contains(&id) && !self.down.contains(&id) => id,
@@ -1072,7 +1078,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
                     .copied()
                     .filter(|n| Some(*n) != leader)
                     .collect();
-                super::shuffle(&mut madsim_net::rand::thread_rng(), &mut others);
+                super::shuffle(&mut self.rng, &mut others);
                 match others.first() {
                     Some(&node) => node,
                     None => return skipped("no follower".into()),

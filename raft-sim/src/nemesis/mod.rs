@@ -22,7 +22,7 @@
 //!
 //! ```ignore
 //! let schedule = Schedule::generate(NemesisPreset::Standard, 5, Duration::from_secs(60));
-//! let applied = nemesis::run(&cluster, &schedule).await?;
+//! let applied = nemesis::run(&cluster, &schedule, SEED).await?;
 //! nemesis::stop(&cluster).await?;
 //! ```
 

@@ -18,6 +18,7 @@ use crate::nemesis::{self, ClusterControl, Schedule, ScheduleError, SwarmDraw, T
 use crate::store::CrashPolicy;
 use crate::timeline::{self, RoleLog, TimelineRecord, ViolationCore};
 use crate::workload::{self, HistoryEvent, Model, WorkloadConfig};
+use madsim_net::stream::{Stream, StreamRng};
 
 /// After the nemesis stops, a leader must be elected and a write commit
 /// within this (at [`TimeScale::UNIT`]; it stretches with the app's timing).
@@ -338,7 +339,7 @@ async fn drive<B: NetBackend, A: App>(
     }
     let mut roles = RoleLog::new();
     let workload_start_ns = cluster.backend.injector().now_ns();
-    let task = match workload::start(cluster, paced_workload(config, scale)) {
+    let task = match workload::start(cluster, paced_workload(config, scale), seed) {
         Ok(task) => task,
         Err(err) => {
             failures.push(format!("workload: {err}"));
@@ -373,7 +374,7 @@ async fn drive<B: NetBackend, A: App>(
             }
         }
     };
-    let (faults, history) = future::join(nemesis::run(cluster, &schedule), watching).await;
+    let (faults, history) = future::join(nemesis::run(cluster, &schedule, seed), watching).await;
     let applied = faults.unwrap_or_else(|err| {
         failures.push(format!("nemesis: {err}"));
         Vec::new()
@@ -409,23 +410,17 @@ pub fn take_drawn_schedule() -> Vec<nemesis::Step> {
     DRAWN.with(|drawn| std::mem::take(&mut *drawn.borrow_mut()))
 }
 
-/// The fault schedule: from the simulation's RNG under the simulator (the
-/// seed made it), from `seed` directly on a real network; with the
-/// config's explicit steps instead of the drawn ones if it has some (drawn
-/// all the same, so that what follows draws the same numbers).
+/// The fault schedule, from the seed's schedule stream; with the config's
+/// explicit steps instead of the drawn ones if it has some (drawn all the
+/// same, so that what follows draws the same numbers).
 fn schedule<A: App>(
     config: &RunConfig<A>,
     seed: u64,
     scale: TimeScale,
 ) -> Result<Schedule, ScheduleError> {
     let duration = horizon(config, scale);
-    let drawn = if cfg!(madsim) {
-        Schedule::generate_scaled(config.nemesis, config.nodes, duration, scale)
-    } else {
-        use rand08::SeedableRng;
-        let mut rng = rand08::rngs::StdRng::seed_from_u64(seed);
-        Schedule::generate_with(&mut rng, config.nemesis, config.nodes, duration, scale)
-    };
+    let mut rng = StreamRng::new(seed, Stream::Schedule);
+    let drawn = Schedule::generate_with(&mut rng, config.nemesis, config.nodes, duration, scale);
     match &config.schedule {
         Some(steps) => drawn.with_steps(steps.clone()),
         None => Ok(drawn),

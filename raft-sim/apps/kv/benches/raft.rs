@@ -236,7 +236,7 @@ fn kernel_bridge_rate() -> serde_json::Value {
             seed,
             ..HubConfig::default()
         };
-        let backend = match KernelBackend::new(hub, seed) {
+        let backend = match KernelBackend::new(hub) {
             Ok(backend) => backend,
             Err(err) => {
                 println!("  {name:<40} skipped: {err}");

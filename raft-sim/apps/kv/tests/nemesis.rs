@@ -40,7 +40,7 @@ struct Summary {
     liveness: Duration,
 }
 
-async fn run_seed(preset: NemesisPreset) -> Result<Summary, String> {
+async fn run_seed(preset: NemesisPreset, seed: u64) -> Result<Summary, String> {
     let backend = SimBackend::new().map_err(|e| e.to_string())?;
     let cluster = Cluster::start(backend, KvApp::default(), ClusterOptions::voters(5))
         .await
@@ -82,7 +82,7 @@ async fn run_seed(preset: NemesisPreset) -> Result<Summary, String> {
     let mut watch = LeaderWatch::for_config::<example_kv::types::TypeConfig>();
     let (applied, acked) = watch
         .observe(&cluster, Duration::from_millis(10), async {
-            let applied = nemesis::run(&cluster, &schedule).await;
+            let applied = nemesis::run(&cluster, &schedule, seed).await;
             (applied, writer.await)
         })
         .await;
@@ -174,7 +174,7 @@ async fn run_seed(preset: NemesisPreset) -> Result<Summary, String> {
 fn sweep(preset: NemesisPreset, seeds: std::ops::Range<u64>) {
     for seed in seeds {
         let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
-        match runtime.block_on(run_seed(preset)) {
+        match runtime.block_on(run_seed(preset, seed)) {
             Ok(summary) => {
                 assert!(summary.acked > 0, "seed {seed}: no write acknowledged");
                 assert!(summary.applied > 0, "seed {seed}: no fault applied");
@@ -213,7 +213,7 @@ fn nemesis_runs_replay_per_seed() {
                 .await
                 .expect("cluster");
             let schedule = Schedule::generate(NemesisPreset::Hostile, 3, Duration::from_secs(5));
-            let applied = nemesis::run(&cluster, &schedule).await.expect("run");
+            let applied = nemesis::run(&cluster, &schedule, seed).await.expect("run");
             nemesis::stop(&cluster).await.expect("stop");
             let outcomes: Vec<String> = applied.iter().map(|a| a.to_string()).collect();
             (outcomes, cluster.backend.trace_hash())
@@ -292,7 +292,7 @@ fn membership_episodes_remove_voters_and_stop_restores_them() {
                     acked
                 })
                 .expect("writer");
-            let applied = nemesis::run(&cluster, &schedule).await.expect("run");
+            let applied = nemesis::run(&cluster, &schedule, seed).await.expect("run");
             let Outcome::VotersRemoved {
                 removed,
                 voters,
@@ -430,7 +430,7 @@ fn client_delays_past_the_timeout_and_slow_fsyncs_come_and_go() {
                 (delayed, client.write(put(1)).await)
             })
             .expect("writer");
-        let applied = nemesis::run(&cluster, &schedule).await.expect("run");
+        let applied = nemesis::run(&cluster, &schedule, 1).await.expect("run");
         assert_eq!(
             applied[0].outcome,
             Outcome::ClientDelayed {
@@ -485,7 +485,7 @@ fn rpc_fault_episodes_hit_raft_rpcs_until_cleared() {
             },
         ])
         .expect("a valid schedule");
-        let applied = nemesis::run(&cluster, &schedule).await.expect("run");
+        let applied = nemesis::run(&cluster, &schedule, 3).await.expect("run");
         assert_eq!(applied[0].outcome, Outcome::RpcFaulted);
         assert_eq!(applied[1].outcome, Outcome::RpcFaultsCleared);
         let hit =
@@ -545,7 +545,7 @@ fn restart_from_own_snapshot_exposes_a_mislaid_membership() {
                 ),
             ])
             .expect("a valid schedule");
-            let applied = nemesis::run(&cluster, &schedule).await.expect("run");
+            let applied = nemesis::run(&cluster, &schedule, 1).await.expect("run");
             assert!(
                 matches!(applied[0].outcome, Outcome::Killed { node: 1, .. }),
                 "{:?}",
