@@ -42,6 +42,13 @@ pub mod probe;
 pub mod reap;
 pub mod runtime;
 pub mod tc;
+// Test support, not API: skip markers and host snapshots for the kernel
+// tests of this crate and of others (`raft-sim/apps/kv/tests/real_seed.rs`).
+// Integration tests link the crate like any dependent, so it must be
+// public; it is hidden from the docs rather than behind a cargo feature
+// so that a plain `cargo test` builds it everywhere, with no feature to
+// switch on in each dependent's dev-dependencies.
+#[doc(hidden)]
 pub mod testing;
 pub mod userspace;
 

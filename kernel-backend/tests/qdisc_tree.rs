@@ -7,8 +7,9 @@ use std::net::Ipv4Addr;
 
 use futures::TryStreamExt;
 use kernel_backend::KernelError;
+use kernel_backend::tc::QdiscTree;
 use kernel_backend::tc::handles::{LinkHandles, root_handle};
-use kernel_backend::tc::{QdiscTree, is_unknown_qdisc_kind};
+use kernel_backend::tc::message::is_unknown_qdisc_kind;
 use kernel_backend::testing;
 use madsim_net::LinkImpairment;
 use netlink_packet_route::link::LinkAttribute;

@@ -15,11 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kernel_backend::tc::handles::{FILTER_PRIO, LinkHandles, root_handle};
-use kernel_backend::tc::message::{TC_H_ROOT, to_bytes};
+use kernel_backend::tc::message::{
+    QdiscOptions, TC_H_ROOT, TcTarget, TcVerb, U32DstFilter, del_class, del_qdisc, del_u32_filter,
+    new_htb_class, new_qdisc, new_u32_dst_filter, tc_handle, to_bytes,
+};
 use kernel_backend::tc::{
-    HtbClassSpec, HtbQdiscSpec, NetemDelayEncoding, NetemSpec, Psched, QdiscOptions, TbfSpec,
-    TcTarget, TcVerb, U32DstFilter, del_class, del_qdisc, del_u32_filter, netem_options_for,
-    new_htb_class, new_qdisc, new_u32_dst_filter, pass_through_class, tbf_options_for, tc_handle,
+    HtbClassSpec, HtbQdiscSpec, NetemDelayEncoding, NetemSpec, Psched, TbfSpec, netem_options_for,
+    pass_through_class, tbf_options_for,
 };
 use kernel_backend::testing;
 use madsim_net::LinkImpairment;

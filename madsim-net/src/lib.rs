@@ -42,7 +42,10 @@ pub mod frame;
 pub mod impairment;
 pub mod injector;
 pub mod limits;
-pub mod link;
+// The per-segment timing model runs only in the simulator's byte path; on
+// real sockets the injector keeps just each link's impairment.
+#[cfg_attr(not(madsim), allow(dead_code))]
+mod link;
 pub mod scenario;
 pub mod stream;
 pub mod trace;
