@@ -47,9 +47,9 @@ pub struct HubConfig {
     pub prefix_len: u8,
     pub engine: EngineChoice,
     /// The run's seed: the userspace engine's per-link decisions draw from
-    /// its [`Stream::Engine`](madsim_net::stream::Stream::Engine) stream,
-    /// and a [`KernelBackend`](crate::KernelBackend)'s injector from its
-    /// `Stream::Injector`.
+    /// its engine stream ([`Stream::Engine`]), and a
+    /// [`KernelBackend`](crate::KernelBackend)'s injector from its
+    /// injector stream.
     pub seed: u64,
     /// MTU of the TUN devices (userspace engine). 1500 by default, so a lost
     /// or corrupted packet means what it means on Ethernet; the relay still
