@@ -5,6 +5,7 @@
 // The binary drives these only under cfg(madsim).
 #![cfg_attr(not(madsim), allow(dead_code))]
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,51 @@ pub trait SeedLine {
     fn ops(&self) -> u64;
     fn simulated_ms(&self) -> u64;
     fn wall_us(&self) -> u64;
+}
+
+/// One seed's outcome, as every sweep reports it: the figures the summary
+/// table reads, and `detail`, what this sweep adds (the Raft sweep's
+/// failed checks, faults and coverage; `net-sweep`'s counters). In the
+/// JSON report it is one flat object per seed (`detail` is flattened), and
+/// the detail's fields read as the result's own (`Deref`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedResult<D> {
+    pub seed: u64,
+    pub passed: bool,
+    /// Client operations invoked.
+    pub ops: u64,
+    pub simulated_ms: u64,
+    pub wall_us: u64,
+    pub trace_hash: String,
+    /// The artifact written for this seed, if any.
+    pub artifact: Option<PathBuf>,
+    #[serde(flatten)]
+    pub detail: D,
+}
+
+impl<D> std::ops::Deref for SeedResult<D> {
+    type Target = D;
+    fn deref(&self) -> &D {
+        &self.detail
+    }
+}
+
+impl<D> SeedLine for SeedResult<D> {
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+    fn passed(&self) -> bool {
+        self.passed
+    }
+    fn ops(&self) -> u64 {
+        self.ops
+    }
+    fn simulated_ms(&self) -> u64 {
+        self.simulated_ms
+    }
+    fn wall_us(&self) -> u64 {
+        self.wall_us
+    }
 }
 
 pub fn summarize<R: SeedLine>(results: &[R], wall: Duration, jobs: u16) -> Summary {
@@ -219,12 +265,13 @@ pub const DEFAULT_REPLAY_PROGRAM: &str = "cargo xtask sim";
 /// The command that replays one seed with `program` (a user's own sweep
 /// binary and its `sweep` subcommand, say).
 pub fn replay_command_of(program: &str, seed: u64, extra: &str) -> String {
-    let extra = if extra.is_empty() {
-        String::new()
-    } else {
-        format!(" {extra}")
-    };
-    format!("{program} --seeds {seed}..{}{extra}", seed + 1)
+    command_line(&[program, &format!("--seeds {seed}..{}", seed + 1), extra])
+}
+
+/// The words of a command line joined by spaces, the empty ones left out.
+pub fn command_line(parts: &[&str]) -> String {
+    let parts: Vec<&str> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
+    parts.join(" ")
 }
 
 /// What a panic inside a seed most likely means, for the panics that

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::nemesis::NemesisPreset;
-use crate::runner::{SeedFlags, SeedLine};
+use crate::runner::SeedFlags;
 use crate::workload::{Model, WorkloadConfig};
 
 pub use coverage::{Coverage, CoverageTotals};
@@ -50,23 +50,30 @@ pub struct RunConfig<A: App> {
 pub const MIN_NODES: usize = 1;
 pub const MAX_NODES: usize = 9;
 
-/// Flags shared by `sweep` and `run`.
+/// The defaults of [`RunFlags`]: a replay line leaves out what equals them.
+pub const DEFAULT_NODES: usize = 5;
+pub const DEFAULT_OPS: usize = 1_000;
+pub const DEFAULT_CLIENTS: usize = 5;
+pub const DEFAULT_KEYS: usize = 5;
+pub const DEFAULT_NEMESIS: NemesisPreset = NemesisPreset::Standard;
+
+/// Flags shared by `sweep`, `run` and `twinnet-real` (`cargo xtask real`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunFlags {
     /// Raft nodes in the cluster.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = DEFAULT_NODES)]
     pub nodes: usize,
     /// Client operations per seed.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = DEFAULT_OPS)]
     pub ops: usize,
     /// Concurrent client processes.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = DEFAULT_CLIENTS)]
     pub clients: usize,
     /// Keys the operations spread over.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = DEFAULT_KEYS)]
     pub keys: usize,
     /// Fault schedule: none, standard or hostile.
-    #[arg(long, default_value = "standard")]
+    #[arg(long, default_value_t = DEFAULT_NEMESIS)]
     pub nemesis: NemesisPreset,
     /// Data model: register-cas, kv-append or versioned-cas (default:
     /// the app's first).
@@ -133,6 +140,13 @@ impl RunFlags {
         crate::runner::replay_command_of(program, seed, &self.replay_flags())
     }
 
+    /// The command that reruns this config with another program and its
+    /// own arguments (`cargo xtask real` and `--seed 3 --runs 1 --engine
+    /// tc`): `program args`, then [`RunFlags::replay_flags`].
+    pub fn rerun_command(&self, program: &str, args: &str) -> String {
+        crate::runner::command_line(&[program, args, &self.replay_flags()])
+    }
+
     /// The binary whose `replay ARTIFACT.json` reruns an artifact.
     pub fn replay_binary(&self) -> &str {
         self.replay_program
@@ -144,19 +158,19 @@ impl RunFlags {
     /// The flags to append to a replay command so it reruns this config.
     pub fn replay_flags(&self) -> String {
         let mut flags = Vec::new();
-        if self.nodes != 5 {
+        if self.nodes != DEFAULT_NODES {
             flags.push(format!("--nodes {}", self.nodes));
         }
-        if self.ops != 1_000 {
+        if self.ops != DEFAULT_OPS {
             flags.push(format!("--ops {}", self.ops));
         }
-        if self.clients != 5 {
+        if self.clients != DEFAULT_CLIENTS {
             flags.push(format!("--clients {}", self.clients));
         }
-        if self.keys != 5 {
+        if self.keys != DEFAULT_KEYS {
             flags.push(format!("--keys {}", self.keys));
         }
-        if self.nemesis.to_string() != "standard" {
+        if self.nemesis != DEFAULT_NEMESIS {
             flags.push(format!("--nemesis {}", self.nemesis));
         }
         if let Some(model) = self.model {
@@ -194,43 +208,24 @@ pub struct ReplayArgs {
     pub artifact: PathBuf,
 }
 
-/// One seed's outcome.
+/// One seed's outcome in the Raft sweep (and in `cargo xtask real`).
+pub type SeedResult = crate::runner::SeedResult<SeedDetail>;
+
+/// What the Raft sweep reports of a seed beyond [`runner::SeedResult`]'s
+/// common figures (flattened into it in the JSON report).
+///
+/// [`runner::SeedResult`]: crate::runner::SeedResult
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SeedResult {
-    pub seed: u64,
-    pub passed: bool,
+pub struct SeedDetail {
     /// Every check that failed, readably.
     pub failures: Vec<String>,
-    pub ops: u64,
-    pub simulated_ms: u64,
-    pub wall_us: u64,
-    pub trace_hash: String,
     pub faults: u64,
     /// What the seed's faults actually did.
     pub coverage: Coverage,
-    pub artifact: Option<PathBuf>,
     pub history: Option<PathBuf>,
     /// The HTML timeline beside the artifact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<PathBuf>,
-}
-
-impl SeedLine for SeedResult {
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-    fn passed(&self) -> bool {
-        self.passed
-    }
-    fn ops(&self) -> u64 {
-        self.ops
-    }
-    fn simulated_ms(&self) -> u64 {
-        self.simulated_ms
-    }
-    fn wall_us(&self) -> u64 {
-        self.wall_us
-    }
 }
 
 /// A sweep binary for `app`: parses `sweep | run | replay | merge |

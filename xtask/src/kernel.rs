@@ -37,7 +37,7 @@ fn cargo_args_with_harness_flags(cargo_args: &[String]) -> Vec<String> {
 }
 
 /// `cargo xtask real ARGS`: the Raft cluster under chaos on kernel
-/// namespaces (`twinnet-real`, release build). Needs root.
+/// namespaces (raft-sim-cli's `twinnet-real`, release build). Needs root.
 pub fn real(args: &[String]) -> Result<ExitCode> {
     let status = CargoCmd::new(
         "real",
@@ -46,7 +46,7 @@ pub fn real(args: &[String]) -> Result<ExitCode> {
             "-q",
             "--release",
             "-p",
-            "twinnet",
+            "raft-sim-cli",
             "--bin",
             "twinnet-real",
             "--",

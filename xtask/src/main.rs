@@ -88,7 +88,7 @@ struct SimArgs {
 
 #[derive(Debug, Args)]
 struct RealArgs {
-    /// Arguments forwarded to twinnet-real (e.g. `--nodes 3 --ops 300 --engine userspace`).
+    /// Arguments forwarded to twinnet-real, the sweep's flags and its own (e.g. `--nodes 3 --ops 300 --engine userspace --seed 4 --runs 3`).
     /// Use `cargo xtask real -- --help` for its own help.
     #[arg(
         trailing_var_arg = true,

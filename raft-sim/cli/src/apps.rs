@@ -81,7 +81,7 @@ pub struct AppFlags {
 
 impl AppFlags {
     /// Every `--bug` is one of the chosen app's.
-    fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> anyhow::Result<()> {
         let known = self.app.bug_names();
         match self.bugs.iter().find(|bug| !known.contains(&bug.as_str())) {
             None => Ok(()),
@@ -93,7 +93,8 @@ impl AppFlags {
         }
     }
 
-    fn kv(&self) -> anyhow::Result<KvApp> {
+    /// The KV app with the planted bugs named (`--app kv`).
+    pub fn kv(&self) -> anyhow::Result<KvApp> {
         let mut bugs = Bugs::none();
         for name in &self.bugs {
             bugs = bugs.with(name.parse::<Bug>().map_err(anyhow::Error::msg)?);
@@ -101,14 +102,16 @@ impl AppFlags {
         Ok(KvApp::with_bugs(bugs))
     }
 
-    fn openraft(&self) -> KvMemstore {
+    /// openraft's example, with `local-read` if named
+    /// (`--app openraft-kv-memstore`).
+    pub fn openraft(&self) -> KvMemstore {
         KvMemstore {
             local_reads: self.bugs.iter().any(|bug| bug == LOCAL_READ),
         }
     }
 
     /// The flags a replay line must repeat.
-    fn replay_flags(&self) -> Vec<String> {
+    pub fn replay_flags(&self) -> Vec<String> {
         let mut flags = Vec::new();
         if self.app != AppName::Kv {
             flags.push(format!("--app {}", self.app));

@@ -8,8 +8,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use raft_sim_cli::apps;
 
-mod apps;
 mod net_sweep;
 
 #[derive(Parser)]

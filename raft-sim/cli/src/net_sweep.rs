@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use raft_sim::runner::{SeedFlags, SeedLine};
+use raft_sim::runner::SeedFlags;
 
 /// Flags of `net-sweep`.
 #[derive(clap::Args, Debug)]
@@ -20,35 +20,15 @@ pub struct Args {
     pub artifacts: PathBuf,
 }
 
-/// One seed's outcome.
-#[derive(Debug, Clone, Serialize)]
-pub struct SeedResult {
-    pub seed: u64,
-    pub passed: bool,
-    pub failure: Option<String>,
-    pub simulated_ms: u64,
-    pub wall_us: u64,
-    pub trace_hash: String,
-    pub counters: serde_json::Value,
-    pub artifact: Option<PathBuf>,
-}
+/// One seed's outcome: the common figures and what `net-sweep` adds.
+pub type SeedResult = raft_sim::runner::SeedResult<NetDetail>;
 
-impl SeedLine for SeedResult {
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-    fn passed(&self) -> bool {
-        self.passed
-    }
-    fn ops(&self) -> u64 {
-        0
-    }
-    fn simulated_ms(&self) -> u64 {
-        self.simulated_ms
-    }
-    fn wall_us(&self) -> u64 {
-        self.wall_us
-    }
+/// What `net-sweep` reports of a seed beyond the common figures (its
+/// scenario runs no client operations: `ops` is 0).
+#[derive(Debug, Clone, Serialize)]
+pub struct NetDetail {
+    pub failure: Option<String>,
+    pub counters: serde_json::Value,
 }
 
 #[cfg(not(madsim))]
@@ -71,7 +51,7 @@ mod sim {
     use madsim_net::artifact::{Artifact, SCHEMA_VERSION, Status};
     use madsim_net::{NetBackend, SimBackend, scenario};
 
-    use super::{Args, SeedResult};
+    use super::{Args, NetDetail, SeedResult};
     use raft_sim::runner::{self, replay_command};
 
     /// Simulated time a seed may take before it counts as hung.
@@ -173,12 +153,15 @@ mod sim {
         SeedResult {
             seed,
             passed,
-            failure,
+            ops: 0,
             simulated_ms,
             wall_us,
             trace_hash,
-            counters: ran.counters,
             artifact,
+            detail: NetDetail {
+                failure,
+                counters: ran.counters,
+            },
         }
     }
 }

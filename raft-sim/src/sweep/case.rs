@@ -10,7 +10,7 @@ use futures::future::{self, Either};
 use madsim_net::artifact::{Artifact, SCHEMA_VERSION, Status};
 use madsim_net::{NetBackend, time};
 
-use super::{Coverage, RunConfig, SeedResult};
+use super::{Coverage, RunConfig, SeedDetail, SeedResult};
 use crate::app::App;
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::invariants::{self, LeaderWatch};
@@ -141,16 +141,18 @@ impl Outcome {
         SeedResult {
             seed,
             passed,
-            failures: self.failures,
             ops,
             simulated_ms: self.simulated.as_millis() as u64,
             wall_us: self.wall.as_micros() as u64,
             trace_hash,
-            faults: self.fault_count,
-            coverage: self.coverage,
             artifact: artifact_path,
-            history: history_path,
-            timeline: timeline_path,
+            detail: SeedDetail {
+                failures: self.failures,
+                faults: self.fault_count,
+                coverage: self.coverage,
+                history: history_path,
+                timeline: timeline_path,
+            },
         }
     }
 }
