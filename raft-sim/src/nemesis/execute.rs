@@ -26,6 +26,10 @@ type Link = (madsim_net::NodeId, madsim_net::NodeId);
 /// An fsync during a power loss aimed at a durability window: slower than
 /// a network round trip, so an ack can overtake the followers' syncs.
 const DURABILITY_WINDOW_FSYNC: Duration = Duration::from_millis(25);
+/// The fsync latency during [`Fault::CrashAllInElection`]: long enough
+/// that the power goes while the new leader's first entries and every
+/// vote a store left unsynced are still in the page caches.
+const ELECTION_WINDOW_FSYNC: Duration = Duration::from_millis(80);
 /// Leader waits a purge, and then a snapshot's install, may take each.
 const SNAPSHOT_WAITS: u32 = 3;
 /// Leader waits a membership change (catching learners up included) may
@@ -293,10 +297,15 @@ pub enum Outcome {
     RestartedAll {
         /// In power-on order.
         nodes: Vec<NodeId>,
-        /// The leader of the power loss's moment, held down until the
+        /// The leader of the power loss's moment (and, after a power loss
+        /// in an election, the leader before it), held down until the
         /// others had elected a leader.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        held_back: Option<NodeId>,
+        #[serde(
+            default,
+            skip_serializing_if = "Vec::is_empty",
+            deserialize_with = "one_or_many"
+        )]
+        held_back: Vec<NodeId>,
     },
     /// Voters taken out of the membership; `voters` remain.
     VotersRemoved {
@@ -373,9 +382,10 @@ impl fmt::Display for Outcome {
             }
             Outcome::RestartedAll { nodes, held_back } => {
                 write!(f, "restarted nodes {nodes:?} after the power loss")?;
-                match held_back {
-                    Some(n) => write!(f, ", node {n} once the others had a leader"),
-                    None => Ok(()),
+                match held_back.as_slice() {
+                    [] => Ok(()),
+                    [n] => write!(f, ", node {n} once the others had a leader"),
+                    many => write!(f, ", nodes {many:?} once the others had a leader"),
                 }
             }
             Outcome::VotersRemoved {
@@ -508,7 +518,7 @@ struct Executor<'c, K: ClusterControl> {
     crashed: BTreeMap<u32, Vec<NodeId>>,
     /// The node a power loss's restart brings back last, once the others
     /// have a leader, by episode.
-    stragglers: BTreeMap<u32, NodeId>,
+    stragglers: BTreeMap<u32, Vec<NodeId>>,
     /// Nodes this nemesis holds down now.
     down: BTreeSet<NodeId>,
     /// Voters a membership change took out, by episode.
@@ -576,7 +586,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
                 // followers'. Holding it back makes the followers' disks
                 // alone answer for the acked write, as Raft promises they can.
                 if let Some(leader) = leader {
-                    self.stragglers.insert(step.episode, leader);
+                    self.stragglers.insert(step.episode, vec![leader]);
                 }
                 outcome
             }
@@ -584,6 +594,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             Fault::Restart(_) => self.bring_up(step.episode, true).await,
             Fault::Rejoin(_, rejoin) => self.rejoin(step.episode, *rejoin).await,
             Fault::Resume(_) => self.bring_up(step.episode, false).await,
+            Fault::CrashAllInElection => self.crash_all_in_election(step.episode).await,
             Fault::CrashAll => {
                 // Half the time the leader of the moment is slow to boot.
                 let leader = self.current_leader();
@@ -591,7 +602,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
                 if self.rng.gen_bool(0.5)
                     && let Some(leader) = leader
                 {
-                    self.stragglers.insert(step.episode, leader);
+                    self.stragglers.insert(step.episode, vec![leader]);
                 }
                 outcome
             }
@@ -901,6 +912,66 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         Outcome::CrashedAll { nodes, lost_writes }
     }
 
+    /// [`Fault::CrashAllInElection`]: slows every disk, has the leader
+    /// hand its lead to the follower with the highest id and cuts the power
+    /// a moment after that follower leads, while the followers' slow syncs
+    /// still hold whatever their store did not sync before voting. A
+    /// store that syncs its vote before granting it has synced it by then.
+    async fn crash_all_in_election(&mut self, episode: u32) -> Outcome {
+        let Some(leader) = self.leader().await else {
+            return skipped(format!("no leader within {:?}", self.leader_wait));
+        };
+        let Some(candidate) = self
+            .raft_nodes
+            .iter()
+            .copied()
+            .filter(|&n| n != leader && !self.down.contains(&n) && self.cluster.is_running(n))
+            .max()
+        else {
+            return skipped("no running follower".into());
+        };
+        let term_before = self
+            .cluster
+            .leaders()
+            .iter()
+            .map(|&(_, t)| t)
+            .max()
+            .unwrap_or(0);
+        let normal = self.slow_disks(ELECTION_WINDOW_FSYNC, None);
+        // The writes in flight now synced at the old speed.
+        time::sleep(2 * DURABILITY_WINDOW_FSYNC).await;
+        if let Err(e) = self.cluster.transfer_leader(leader, candidate).await {
+            self.restore_disks(normal);
+            return skipped(format!(
+                "leader {leader} would not hand over to {candidate}: {e}"
+            ));
+        }
+        let deadline = Instant::now() + self.leader_wait;
+        let elected = self
+            .poll_until(deadline, || {
+                self.cluster
+                    .leaders()
+                    .into_iter()
+                    .any(|(n, term)| n == candidate && term > term_before)
+                    .then_some(())
+            })
+            .await;
+        // Seen by the leader watch (it samples every 10 ms) well before
+        // the followers' first slowed sync ends.
+        time::sleep(ELECTION_WINDOW_FSYNC / 4).await;
+        let outcome = self
+            .crash_all(episode, Some(CrashPolicy::LoseAllUnsynced))
+            .await;
+        self.restore_disks(normal);
+        // The old leader's committed vote would have it lead its old term
+        // again at once: with both held back, the others elect a leader of
+        // their own, in the candidate's term if they forgot their votes.
+        if elected.is_some() {
+            self.stragglers.insert(episode, vec![leader, candidate]);
+        }
+        outcome
+    }
+
     async fn restart_all(&mut self, episode: u32) -> Outcome {
         let Some(mut nodes) = self.crashed.remove(&episode) else {
             return skipped("no power loss in this episode".into());
@@ -908,15 +979,14 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         // Power comes back in any order: the node up first tends to win
         // the next election, and it must not always be the same one.
         super::shuffle(&mut self.rng, &mut nodes);
-        let straggler = self.stragglers.remove(&episode);
-        if let Some(last) = straggler {
-            nodes.retain(|&n| n != last);
-            nodes.push(last);
-        }
-        for &node in &nodes {
-            if Some(node) == straggler {
-                // Up only after the others elected a leader without it (or
-                // the leader wait ran out).
+        let stragglers = self.stragglers.remove(&episode).unwrap_or_default();
+        nodes.retain(|n| !stragglers.contains(n));
+        let first_straggler = nodes.len();
+        nodes.extend(stragglers.iter().copied());
+        for (position, &node) in nodes.iter().enumerate() {
+            if position == first_straggler {
+                // Up only after the others elected a leader without them
+                // (or the leader wait ran out).
                 let _ = self.leader().await;
             }
             self.down.remove(&node);
@@ -926,7 +996,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         }
         Outcome::RestartedAll {
             nodes,
-            held_back: straggler,
+            held_back: stragglers,
         }
     }
 
@@ -1212,6 +1282,21 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         }
         cleared
     }
+}
+
+/// `held_back` as artifacts wrote it before a power loss could hold back
+/// two nodes (one node id), or as now (a list).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<NodeId>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(NodeId),
+        Many(Vec<NodeId>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(node) => vec![node],
+        OneOrMany::Many(nodes) => nodes,
+    })
 }
 
 fn skipped(reason: String) -> Outcome {

@@ -196,6 +196,13 @@ pub enum Fault {
     /// [`Fault::KillAfterAck`]); at the restart the leader of the moment
     /// powers on last, once the others have elected a leader.
     CrashAllAfterAck,
+    /// A power loss in the middle of an election: every disk slowed, the
+    /// leader hands its lead to the follower with the highest id, and the
+    /// moment that follower leads (its voters' votes on their way to disk,
+    /// or, in a store that does not sync its vote, only in the page cache)
+    /// every node loses power. At the restart the new leader powers on
+    /// last: a voter that forgot its vote elects another in the same term.
+    CrashAllInElection,
     /// Restarts every node the same episode's `CrashAll` killed.
     RestartAll,
     /// Takes `count` voters out of the membership (openraft's
@@ -251,7 +258,9 @@ impl Fault {
             Fault::Kill(target) | Fault::KillAfterAck(target) => Some(Fault::Restart(*target)),
             Fault::KillToRejoin(target, rejoin) => Some(Fault::Rejoin(*target, *rejoin)),
             Fault::Pause(target) => Some(Fault::Resume(*target)),
-            Fault::CrashAll | Fault::CrashAllAfterAck => Some(Fault::RestartAll),
+            Fault::CrashAll | Fault::CrashAllAfterAck | Fault::CrashAllInElection => {
+                Some(Fault::RestartAll)
+            }
             Fault::RemoveVoters { .. } => Some(Fault::RestoreVoters),
             Fault::DelayPastTimeout { .. } => Some(Fault::ClearDelay),
             Fault::SlowFsync { .. } => Some(Fault::RestoreFsync),
@@ -327,6 +336,10 @@ impl fmt::Display for Fault {
             Fault::CrashAllAfterAck => f.write_str(
                 "crash every node (power loss) right after a write is acked; \
                      the leader powers on last",
+            ),
+            Fault::CrashAllInElection => f.write_str(
+                "crash every node (power loss) while the votes of an election are unsynced; \
+                     the new leader powers on last",
             ),
             Fault::RestartAll => f.write_str("restart every node the power loss killed"),
             Fault::RemoveVoters { first, count } => {

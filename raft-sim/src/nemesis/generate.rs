@@ -85,6 +85,8 @@ enum Kind {
     CrashAll,
     /// A power loss right after a write is acked.
     CrashAllAfterAck,
+    /// A power loss while an election's votes are unsynced.
+    CrashAllInElection,
     /// Voters taken out of the membership, the target first, and brought
     /// back at the episode's end.
     RemoveVoters(Target),
@@ -117,6 +119,7 @@ impl Kind {
             Kind::Pause(_) => "pause-follower",
             Kind::CrashAll => "power-loss",
             Kind::CrashAllAfterAck => "power-loss-after-ack",
+            Kind::CrashAllInElection => "power-loss-in-election",
             Kind::RemoveVoters(Target::Leader) => "membership-remove-leader",
             Kind::RemoveVoters(_) => "membership-remove-follower",
             Kind::DelayPastTimeout => "client-delay-past-timeout",
@@ -193,6 +196,7 @@ const STANDARD_KINDS: &[(Kind, u32)] = &[
     (Kind::SlowFsync(Target::Leader), 1),
     (Kind::RpcFaults, 1),
     (Kind::Burst, 1),
+    (Kind::CrashAllInElection, 3),
 ];
 
 const HOSTILE_KINDS: &[(Kind, u32)] = &[
@@ -228,6 +232,7 @@ const HOSTILE_KINDS: &[(Kind, u32)] = &[
     (Kind::SlowFsync(Target::Node(0)), 1),
     (Kind::RpcFaults, 2),
     (Kind::Burst, 3),
+    (Kind::CrashAllInElection, 1),
 ];
 
 fn built(spec: madsim_net::impairment::LinkImpairmentBuilder) -> LinkImpairment {
@@ -560,7 +565,8 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
                 | Kind::KillAfterAck(_)
                 | Kind::KillToRejoin(..)
                 | Kind::Pause(_)
-                | Kind::RemoveVoters(_) => n >= 3,
+                | Kind::RemoveVoters(_)
+                | Kind::CrashAllInElection => n >= 3,
                 Kind::SlowFsync(_) | Kind::RpcFaults => n >= 1,
                 // Its links would fight a burst's over the client's.
                 Kind::DelayPastTimeout => n >= 1 && !burst_active,
@@ -621,6 +627,7 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
             Kind::KillAfterAck(target) => Fault::KillAfterAck(self.target(target)),
             Kind::KillToRejoin(target, rejoin) => Fault::KillToRejoin(self.target(target), rejoin),
             Kind::CrashAllAfterAck => Fault::CrashAllAfterAck,
+            Kind::CrashAllInElection => Fault::CrashAllInElection,
             Kind::Pause(target) => Fault::Pause(self.target(target)),
             Kind::CrashAll => Fault::CrashAll,
             // 5 voters go down to 3 or 4, 3 to 2: the rest stays a cluster
@@ -722,10 +729,12 @@ mod tests {
             assert!(max_overlap(&s) <= draw.max_concurrent, "seed {seed}");
             // A kind left out never shows up.
             let power_loss = draw.kinds.iter().any(|(n, _)| n.starts_with("power-loss"));
-            let crashes = s
-                .steps()
-                .iter()
-                .any(|st| matches!(st.fault, Fault::CrashAll | Fault::CrashAllAfterAck));
+            let crashes = s.steps().iter().any(|st| {
+                matches!(
+                    st.fault,
+                    Fault::CrashAll | Fault::CrashAllAfterAck | Fault::CrashAllInElection
+                )
+            });
             assert!(
                 power_loss || !crashes,
                 "seed {seed}: power loss not drawn, yet scheduled"

@@ -157,7 +157,7 @@ impl Coverage {
                 self.restarted_from_snapshot += u64::from(*reached);
             }
             Outcome::RestartedAll { held_back, .. } => {
-                self.leader_held_back += u64::from(held_back.is_some())
+                self.leader_held_back += u64::from(!held_back.is_empty())
             }
             Outcome::VotersRemoved {
                 removed,

@@ -142,7 +142,10 @@ fn kind_of(fault: &Fault) -> &'static str {
         | Fault::KillToRejoin(..)
         | Fault::Restart(_)
         | Fault::Rejoin(..) => "kill",
-        Fault::CrashAll | Fault::CrashAllAfterAck | Fault::RestartAll => "power",
+        Fault::CrashAll
+        | Fault::CrashAllAfterAck
+        | Fault::CrashAllInElection
+        | Fault::RestartAll => "power",
         Fault::Pause(_) | Fault::Resume(_) => "pause",
         Fault::RemoveVoters { .. } | Fault::RestoreVoters => "membership",
         Fault::DelayPastTimeout { .. } | Fault::ClearDelay => "client",
@@ -216,10 +219,10 @@ fn title_of(step: &AppliedFault) -> String {
             format!("kill node {node}{when}{}", lost(*lost_writes))
         }
         (fault, Outcome::CrashedAll { lost_writes, .. }) => {
-            let when = if matches!(fault, Fault::CrashAllAfterAck) {
-                " after an ack"
-            } else {
-                ""
+            let when = match fault {
+                Fault::CrashAllAfterAck => " after an ack",
+                Fault::CrashAllInElection => " in an election",
+                _ => "",
             };
             format!("power loss{when}{}", lost(*lost_writes))
         }

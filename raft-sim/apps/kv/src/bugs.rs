@@ -38,9 +38,16 @@ pub enum Bug {
     /// The client keeps a connection whose answer timed out, so the late
     /// answer is taken as the answer to the next request on it.
     ResponseMixup,
+    /// A node that believes it leads serves reads from its own state with
+    /// no read-index round (a lease read without a lease): a deposed leader
+    /// that has not heard of its successor answers stale.
+    LeaderLocalRead,
+    /// The vote is written but not synced: it reaches the disk with the
+    /// next sync, and a power loss before that forgets it.
+    VoteUnsynced,
 }
 
-pub const ALL: [Bug; 8] = [
+pub const ALL: [Bug; 10] = [
     Bug::StaleRead,
     Bug::ForgetVote,
     Bug::EarlyAck,
@@ -49,6 +56,8 @@ pub const ALL: [Bug; 8] = [
     Bug::SnapshotKeepsState,
     Bug::SnapshotDropsMembership,
     Bug::ResponseMixup,
+    Bug::LeaderLocalRead,
+    Bug::VoteUnsynced,
 ];
 
 impl Bug {
@@ -62,6 +71,8 @@ impl Bug {
             Bug::SnapshotKeepsState => "snapshot-keeps-state",
             Bug::SnapshotDropsMembership => "snapshot-drops-membership",
             Bug::ResponseMixup => "response-mixup",
+            Bug::LeaderLocalRead => "leader-local-read",
+            Bug::VoteUnsynced => "vote-unsynced",
         }
     }
 }
@@ -97,6 +108,10 @@ pub struct Bugs {
     pub snapshot_drops_membership: bool,
     #[serde(default)]
     pub response_mixup: bool,
+    #[serde(default)]
+    pub leader_local_read: bool,
+    #[serde(default)]
+    pub vote_unsynced: bool,
 }
 
 impl Bugs {
@@ -114,6 +129,8 @@ impl Bugs {
             Bug::SnapshotKeepsState => self.snapshot_keeps_state = true,
             Bug::SnapshotDropsMembership => self.snapshot_drops_membership = true,
             Bug::ResponseMixup => self.response_mixup = true,
+            Bug::LeaderLocalRead => self.leader_local_read = true,
+            Bug::VoteUnsynced => self.vote_unsynced = true,
         }
         self
     }

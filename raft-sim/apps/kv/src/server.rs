@@ -49,9 +49,14 @@ async fn handle(raft: &Raft, request: KvRequest, bugs: Bugs) -> Routed<KvAnswer>
 /// Read-index, wait for the state machine to catch up, then read it: never
 /// a possibly stale local copy.
 async fn read(raft: &Raft, key: String, bugs: Bugs) -> Routed<KvAnswer> {
-    if !bugs.stale_read
-        && let Err(refused) = service::linearize(raft).await
-    {
+    // Planted `leader-local-read`: a node that thinks it leads skips the
+    // read-index round.
+    let believes_it_leads = || {
+        let metrics = raft_sim::app::RaftHandle::metrics(raft);
+        metrics.current_leader == Some(metrics.id)
+    };
+    let skip_read_index = bugs.stale_read || (bugs.leader_local_read && believes_it_leads());
+    if !skip_read_index && let Err(refused) = service::linearize(raft).await {
         return refused;
     }
     // Under the planted `stale-read` bug: whatever this node has applied,

@@ -116,6 +116,10 @@ impl RaftLogStorage<TypeConfig> for KvLogStore {
             *self.volatile_vote.lock() = Some(*vote);
             return Ok(());
         }
+        if self.bugs.vote_unsynced {
+            // Planted bug: in the page cache until something else syncs.
+            return self.inner.mount().save_vote(vote);
+        }
         self.inner.save_vote(vote).await
     }
 

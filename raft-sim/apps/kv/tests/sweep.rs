@@ -138,3 +138,17 @@ fn response_mixup_is_caught() {
     // request on the connection the late answer arrives on.
     caught_and_replayed(Bug::ResponseMixup, Model::RegisterCas);
 }
+
+#[test]
+fn leader_local_read_is_caught() {
+    // Needs a deposed leader that still believes it leads while a client
+    // reads from it after a write committed at its successor.
+    caught_and_replayed(Bug::LeaderLocalRead, Model::RegisterCas);
+}
+
+#[test]
+fn vote_unsynced_is_caught() {
+    // Needs a power loss while an election's votes are unsynced, then a
+    // second election in the same term among the nodes that forgot.
+    caught_and_replayed(Bug::VoteUnsynced, Model::RegisterCas);
+}

@@ -140,7 +140,7 @@ pub fn faults() -> Vec<AppliedFault> {
             Fault::RestartAll,
             Outcome::RestartedAll {
                 nodes: (0..NODES).collect(),
-                held_back: Some(1),
+                held_back: vec![1],
             },
         ),
         (
