@@ -15,7 +15,7 @@ use std::sync::{Arc, Weak};
 
 use madsim_net::node_thread::{NodeThreads, PartitionEnforcement, Prologue};
 use madsim_net::stream::{Stream, stream_seed};
-use madsim_net::{FailureInjector, LinkImpairment, NetBackend, NetError, NodeId, NodeTask};
+use madsim_net::{FailureInjector, LinkImpairment, NetBackend, NetError, NodeId};
 use parking_lot::RwLock;
 
 use crate::KernelError;
@@ -101,37 +101,7 @@ impl NetBackend for KernelBackend {
         self.nodes.add(name, IpAddr::V4(ip), Some(prologue), init)
     }
 
-    fn node_ip(&self, node: NodeId) -> Result<IpAddr, NetError> {
-        self.nodes.ip(node)
-    }
-
-    fn nodes(&self) -> Vec<NodeId> {
-        (0..self.nodes.len() as NodeId).collect()
-    }
-
-    fn spawn_on<F>(&self, node: NodeId, future: F) -> Result<NodeTask<F::Output>, NetError>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.nodes.spawn_on(node, future)
-    }
-
-    async fn kill(&self, node: NodeId) -> Result<(), NetError> {
-        self.nodes.kill(node).await
-    }
-
-    async fn restart(&self, node: NodeId) -> Result<(), NetError> {
-        self.nodes.restart(node).await
-    }
-
-    async fn pause(&self, node: NodeId) -> Result<(), NetError> {
-        self.nodes.pause_or_resume(node, true)
-    }
-
-    async fn resume(&self, node: NodeId) -> Result<(), NetError> {
-        self.nodes.pause_or_resume(node, false)
-    }
+    madsim_net::forward_to_node_threads!();
 
     async fn set_link(
         &self,

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::node_thread::{NodeThreads, PartitionEnforcement};
 use super::world;
-use crate::backend::{NetBackend, NodeId, NodeTask};
+use crate::backend::{NetBackend, NodeId};
 use crate::stream::{Stream, stream_seed};
 use crate::{FailureInjector, LinkImpairment, NetError};
 
@@ -59,37 +59,7 @@ impl NetBackend for LoopbackBackend {
         self.nodes.add(name, ip, None, init)
     }
 
-    fn node_ip(&self, node: NodeId) -> Result<IpAddr, NetError> {
-        self.nodes.ip(node)
-    }
-
-    fn nodes(&self) -> Vec<NodeId> {
-        (0..self.nodes.len() as NodeId).collect()
-    }
-
-    fn spawn_on<F>(&self, node: NodeId, future: F) -> Result<NodeTask<F::Output>, NetError>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.nodes.spawn_on(node, future)
-    }
-
-    async fn kill(&self, node: NodeId) -> Result<(), NetError> {
-        self.nodes.kill(node).await
-    }
-
-    async fn restart(&self, node: NodeId) -> Result<(), NetError> {
-        self.nodes.restart(node).await
-    }
-
-    async fn pause(&self, node: NodeId) -> Result<(), NetError> {
-        self.nodes.pause_or_resume(node, true)
-    }
-
-    async fn resume(&self, node: NodeId) -> Result<(), NetError> {
-        self.nodes.pause_or_resume(node, false)
-    }
+    crate::forward_to_node_threads!();
 
     async fn set_link(
         &self,

@@ -58,6 +58,53 @@ struct NodeSlot {
     running: Mutex<Option<Incarnation>>,
 }
 
+/// The `NetBackend` methods that a backend running its nodes on
+/// [`NodeThreads`] (in its field `nodes`) forwards to them unchanged:
+/// `node_ip`, `nodes`, `spawn_on`, `kill`, `restart`, `pause`, `resume`.
+/// Used inside `impl NetBackend for ...`; the loopback and the kernel
+/// backends differ only in how they address nodes and shape links.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! forward_to_node_threads {
+    () => {
+        fn node_ip(&self, node: $crate::NodeId) -> Result<::std::net::IpAddr, $crate::NetError> {
+            self.nodes.ip(node)
+        }
+
+        fn nodes(&self) -> Vec<$crate::NodeId> {
+            (0..self.nodes.len() as $crate::NodeId).collect()
+        }
+
+        fn spawn_on<F>(
+            &self,
+            node: $crate::NodeId,
+            future: F,
+        ) -> Result<$crate::NodeTask<F::Output>, $crate::NetError>
+        where
+            F: ::std::future::Future + Send + 'static,
+            F::Output: Send + 'static,
+        {
+            self.nodes.spawn_on(node, future)
+        }
+
+        async fn kill(&self, node: $crate::NodeId) -> Result<(), $crate::NetError> {
+            self.nodes.kill(node).await
+        }
+
+        async fn restart(&self, node: $crate::NodeId) -> Result<(), $crate::NetError> {
+            self.nodes.restart(node).await
+        }
+
+        async fn pause(&self, node: $crate::NodeId) -> Result<(), $crate::NetError> {
+            self.nodes.pause_or_resume(node, true)
+        }
+
+        async fn resume(&self, node: $crate::NodeId) -> Result<(), $crate::NetError> {
+            self.nodes.pause_or_resume(node, false)
+        }
+    };
+}
+
 /// The nodes of one real-network backend and their threads.
 pub struct NodeThreads {
     injector: Arc<FailureInjector>,
