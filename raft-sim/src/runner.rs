@@ -58,15 +58,6 @@ pub struct Summary {
     pub jobs: u16,
 }
 
-/// What the table needs of one seed.
-pub trait SeedLine {
-    fn seed(&self) -> u64;
-    fn passed(&self) -> bool;
-    fn ops(&self) -> u64;
-    fn simulated_ms(&self) -> u64;
-    fn wall_us(&self) -> u64;
-}
-
 /// One seed's outcome, as every sweep reports it: the figures the summary
 /// table reads, and `detail`, what this sweep adds (the Raft sweep's
 /// failed checks, faults and coverage; `net-sweep`'s counters). In the
@@ -94,35 +85,17 @@ impl<D> std::ops::Deref for SeedResult<D> {
     }
 }
 
-impl<D> SeedLine for SeedResult<D> {
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-    fn passed(&self) -> bool {
-        self.passed
-    }
-    fn ops(&self) -> u64 {
-        self.ops
-    }
-    fn simulated_ms(&self) -> u64 {
-        self.simulated_ms
-    }
-    fn wall_us(&self) -> u64 {
-        self.wall_us
-    }
-}
-
-pub fn summarize<R: SeedLine>(results: &[R], wall: Duration, jobs: u16) -> Summary {
-    let passed = results.iter().filter(|r| r.passed()).count() as u64;
-    let simulated_seconds = results.iter().map(|r| r.simulated_ms()).sum::<u64>() as f64 / 1e3;
-    let thread_seconds = results.iter().map(|r| r.wall_us()).sum::<u64>() as f64 / 1e6;
+pub fn summarize<D>(results: &[SeedResult<D>], wall: Duration, jobs: u16) -> Summary {
+    let passed = results.iter().filter(|r| r.passed).count() as u64;
+    let simulated_seconds = results.iter().map(|r| r.simulated_ms).sum::<u64>() as f64 / 1e3;
+    let thread_seconds = results.iter().map(|r| r.wall_us).sum::<u64>() as f64 / 1e6;
     let wall_seconds = wall.as_secs_f64();
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     Summary {
         seeds_run: results.len() as u64,
         seeds_passed: passed,
         seeds_failed: results.len() as u64 - passed,
-        ops: results.iter().map(|r| r.ops()).sum(),
+        ops: results.iter().map(|r| r.ops).sum(),
         simulated_seconds,
         wall_seconds,
         speed_sim_per_wall: ratio(simulated_seconds, thread_seconds),
@@ -335,7 +308,7 @@ mod sim {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    use super::SeedLine;
+    use super::SeedResult;
     use crate::seeds::SeedPlan;
 
     thread_local! {
@@ -345,15 +318,15 @@ mod sim {
     /// Runs the seeds of `plan` through `run` on `jobs` threads, with a
     /// progress bar on stderr, until they or the plan's time budget run
     /// out; results come back sorted by seed.
-    pub fn run_seeds<R, F>(
+    pub fn run_seeds<D, F>(
         label: &str,
         plan: impl Into<SeedPlan>,
         jobs: u16,
         run: F,
-    ) -> anyhow::Result<Vec<R>>
+    ) -> anyhow::Result<Vec<SeedResult<D>>>
     where
-        R: SeedLine + Send,
-        F: Fn(u64) -> R + Sync,
+        D: Send,
+        F: Fn(u64) -> SeedResult<D> + Sync,
     {
         quiet_panics();
         let plan: SeedPlan = plan.into();
@@ -388,14 +361,14 @@ mod sim {
             drop(tx);
             let mut failed = 0u64;
             for result in rx {
-                failed += u64::from(!result.passed());
+                failed += u64::from(!result.passed);
                 progress.set_message(format!("{failed} failed"));
                 progress.inc(1);
                 results.push(result);
             }
         });
         progress.finish_and_clear();
-        results.sort_by_key(|r| r.seed());
+        results.sort_by_key(|r| r.seed);
         Ok(results)
     }
 

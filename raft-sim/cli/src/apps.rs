@@ -3,6 +3,7 @@
 //! openraft example's `local-read`, its negative control).
 
 use std::fmt;
+use std::path::Path;
 use std::process::ExitCode;
 use std::str::FromStr;
 
@@ -175,15 +176,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Shrinks a failing artifact with the app its config names.
-pub fn shrink(args: sweep::shrink::ShrinkArgs) -> anyhow::Result<ExitCode> {
-    let artifact = Artifact::read_from(&args.artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
+/// The app an artifact's config names.
+fn app_of_artifact(path: &Path) -> anyhow::Result<AppName> {
+    let artifact = Artifact::read_from(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let name = artifact
         .config
         .pointer("/run/app_name")
         .and_then(|v| v.as_str())
-        .with_context(|| format!("{} names no app", args.artifact.display()))?;
-    match name.parse::<AppName>().map_err(anyhow::Error::msg)? {
+        .with_context(|| format!("{} names no app", path.display()))?;
+    name.parse::<AppName>().map_err(anyhow::Error::msg)
+}
+
+/// Shrinks a failing artifact with the app its config names.
+pub fn shrink(args: sweep::shrink::ShrinkArgs) -> anyhow::Result<ExitCode> {
+    match app_of_artifact(&args.artifact)? {
         AppName::Kv => sweep::shrink::<KvApp>(&args),
         AppName::OpenraftKvMemstore => sweep::shrink::<KvMemstore>(&args),
     }
@@ -191,13 +197,7 @@ pub fn shrink(args: sweep::shrink::ShrinkArgs) -> anyhow::Result<ExitCode> {
 
 /// Replays an artifact with the app its config names.
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let artifact = Artifact::read_from(&args.artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let name = artifact
-        .config
-        .pointer("/run/app_name")
-        .and_then(|v| v.as_str())
-        .with_context(|| format!("{} names no app", args.artifact.display()))?;
-    match name.parse::<AppName>().map_err(anyhow::Error::msg)? {
+    match app_of_artifact(&args.artifact)? {
         AppName::Kv => sweep::replay::<KvApp>(&args),
         AppName::OpenraftKvMemstore => sweep::replay::<KvMemstore>(&args),
     }
