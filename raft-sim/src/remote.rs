@@ -41,7 +41,7 @@ use twinnet_http::{HttpClient, RequestError};
 
 use crate::SimTypes;
 use crate::app::{App, NodeStart, RaftHandle, StateDigest};
-use crate::service::{Backoff, ClientError, MAX_ATTEMPTS};
+use crate::service::{Backoff, ClientError, LeaderRoute, MAX_ATTEMPTS};
 use crate::store::with_node_mount;
 use crate::workload::{MAX_KEYS, key_name};
 
@@ -299,7 +299,7 @@ fn uri(addr: SocketAddr, path: &str) -> Result<Uri, String> {
 /// connection pool.
 pub struct HttpLeaderClient<C: SimTypes> {
     nodes: Vec<(u64, SocketAddr)>,
-    leader_hint: Option<u64>,
+    route: LeaderRoute,
     http: HttpClient,
     _types: PhantomData<fn() -> C>,
 }
@@ -320,7 +320,7 @@ impl<C: SimTypes> HttpLeaderClient<C> {
     pub fn new(nodes: Vec<(u64, SocketAddr)>) -> Self {
         HttpLeaderClient {
             nodes,
-            leader_hint: None,
+            route: LeaderRoute::default(),
             http: twinnet_http::client(),
             _types: PhantomData,
         }
@@ -360,22 +360,22 @@ impl<C: SimTypes> HttpLeaderClient<C> {
             .await
             {
                 Ok(Ok(answer)) => {
-                    self.leader_hint = Some(node);
+                    self.route.answered(node);
                     return Ok(Ok(answer));
                 }
                 Ok(Err(refusal)) => {
                     let Some(forward) = refusal.try_as_ref() else {
-                        self.leader_hint = Some(node);
+                        self.route.answered(node);
                         return Ok(Err(refusal));
                     };
                     last = format!("node {node} is not the leader");
-                    self.leader_hint = forward.leader_id.filter(|leader| *leader != node);
-                    if self.leader_hint.is_some() {
+                    if self.route.redirected(node, forward.leader_id) {
                         continue; // a redirect: the request was not applied
                     }
                 }
                 Err(RequestError::Connect(err)) => last = format!("node {node}: {err}"),
                 Err(err) if may_write => {
+                    self.route.unanswered(&self.nodes, node);
                     return Err(ClientError::Indeterminate {
                         node,
                         why: err.to_string(),
@@ -383,7 +383,7 @@ impl<C: SimTypes> HttpLeaderClient<C> {
                 }
                 Err(err) => last = format!("node {node}: {err}"),
             }
-            self.leader_hint = None;
+            self.route.forget_leader();
             backoff.wait().await;
         }
         Err(ClientError::GaveUp {
@@ -457,6 +457,6 @@ impl<C: SimTypes> HttpLeaderClient<C> {
     }
 
     fn target(&self, attempt: u32) -> Option<(u64, SocketAddr)> {
-        crate::service::pick_target(&self.nodes, self.leader_hint, attempt)
+        self.route.target(&self.nodes, attempt)
     }
 }

@@ -171,7 +171,7 @@ where
 #[derive(Debug)]
 pub struct LeaderClient<Req, Resp> {
     nodes: Vec<(u64, SocketAddr)>,
-    leader_hint: Option<u64>,
+    route: LeaderRoute,
     connection: Option<(u64, TcpStream)>,
     /// A client bug, for planting: see [`LeaderClient::keeping_timed_out_connections`].
     keep_timed_out: bool,
@@ -182,7 +182,7 @@ impl<Req, Resp> Clone for LeaderClient<Req, Resp> {
     fn clone(&self) -> Self {
         LeaderClient {
             nodes: self.nodes.clone(),
-            leader_hint: self.leader_hint,
+            route: self.route.clone(),
             connection: None,
             keep_timed_out: self.keep_timed_out,
             _types: PhantomData,
@@ -207,7 +207,7 @@ where
     pub fn new(nodes: Vec<(u64, SocketAddr)>) -> Self {
         LeaderClient {
             nodes,
-            leader_hint: None,
+            route: LeaderRoute::default(),
             connection: None,
             keep_timed_out: false,
             _types: PhantomData,
@@ -217,7 +217,8 @@ where
     /// This client with a classic bug, for planting in tests of a checker:
     /// a connection whose answer timed out is kept, so the late answer is
     /// read as the answer to the next request sent on it (answers carry no
-    /// request id). Never use it otherwise.
+    /// request id), and the next request goes to the same node. Never use
+    /// it otherwise.
     pub fn keeping_timed_out_connections(mut self) -> Self {
         self.keep_timed_out = true;
         self
@@ -247,24 +248,29 @@ where
             };
             match self.attempt(node, addr, request).await {
                 Ok(Routed::Done(answer)) => {
-                    self.leader_hint = Some(node);
+                    self.route.answered(node);
                     return Ok(answer);
                 }
                 Ok(Routed::NotLeader { leader }) => {
                     last = format!("node {node} is not the leader");
-                    self.leader_hint = leader.filter(|l| *l != node);
-                    if self.leader_hint.is_some() {
+                    if self.route.redirected(node, leader) {
                         continue; // a redirect: no need to wait
                     }
                 }
-                Ok(Routed::Failed(why)) | Err(Attempt::Ambiguous(why)) if may_write => {
+                Ok(Routed::Failed(why)) if may_write => {
+                    return Err(ClientError::Indeterminate { node, why });
+                }
+                Err(Attempt::Ambiguous(why)) if may_write => {
+                    if !self.keep_timed_out {
+                        self.route.unanswered(&self.nodes, node);
+                    }
                     return Err(ClientError::Indeterminate { node, why });
                 }
                 Ok(Routed::Failed(why)) | Err(Attempt::Ambiguous(why) | Attempt::NotSent(why)) => {
                     last = format!("node {node}: {why}");
                 }
             }
-            self.leader_hint = None;
+            self.route.forget_leader();
             backoff.wait().await;
         }
         Err(ClientError::GaveUp {
@@ -274,7 +280,7 @@ where
     }
 
     fn target(&self, attempt: u32) -> Option<(u64, SocketAddr)> {
-        pick_target(&self.nodes, self.leader_hint, attempt)
+        self.route.target(&self.nodes, attempt)
     }
 
     /// One request to `node`, on the kept connection or a new one.
@@ -328,15 +334,57 @@ impl Backoff {
     }
 }
 
-/// Whom attempt number `attempt` of a leader-seeking client asks: the
-/// hinted leader if known, else the nodes in turn.
-pub(crate) fn pick_target(
-    nodes: &[(u64, SocketAddr)],
+/// Where a leader-seeking client sends its next attempt: the node that
+/// last answered as leader (or that a redirect named), else the nodes in
+/// turn from a cursor. A request that got no answer from a node moves the
+/// cursor past that node and forgets it as leader, as a load-balancing
+/// client does: otherwise a client whose leader was cut off from the
+/// cluster would ask it again and again while another node leads.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LeaderRoute {
     leader_hint: Option<u64>,
-    attempt: u32,
-) -> Option<(u64, SocketAddr)> {
-    let by_hint = leader_hint.and_then(|id| nodes.iter().find(|(n, _)| *n == id).copied());
-    by_hint.or_else(|| nodes.get(attempt as usize % nodes.len().max(1)).copied())
+    cursor: usize,
+}
+
+impl LeaderRoute {
+    /// Whom attempt number `attempt` asks.
+    pub(crate) fn target(
+        &self,
+        nodes: &[(u64, SocketAddr)],
+        attempt: u32,
+    ) -> Option<(u64, SocketAddr)> {
+        let by_hint = self
+            .leader_hint
+            .and_then(|id| nodes.iter().find(|(n, _)| *n == id).copied());
+        let turn = self.cursor.wrapping_add(attempt as usize) % nodes.len().max(1);
+        by_hint.or_else(|| nodes.get(turn).copied())
+    }
+
+    /// `node` answered: it leads (or serves) until told otherwise.
+    pub(crate) fn answered(&mut self, node: u64) {
+        self.leader_hint = Some(node);
+    }
+
+    /// `node` redirected to `leader`; true if that names another node to
+    /// ask at once.
+    pub(crate) fn redirected(&mut self, node: u64, leader: Option<u64>) -> bool {
+        self.leader_hint = leader.filter(|l| *l != node);
+        self.leader_hint.is_some()
+    }
+
+    /// The attempt failed without a redirect: ask around.
+    pub(crate) fn forget_leader(&mut self) {
+        self.leader_hint = None;
+    }
+
+    /// A request to `node` got no answer: the next call starts at the node
+    /// after it.
+    pub(crate) fn unanswered(&mut self, nodes: &[(u64, SocketAddr)], node: u64) {
+        self.leader_hint = None;
+        if let Some(index) = nodes.iter().position(|(n, _)| *n == node) {
+            self.cursor = index + 1;
+        }
+    }
 }
 
 /// One request/response on `stream` (kept for reuse only after a
@@ -354,5 +402,52 @@ async fn exchange<Req: Serialize, Resp: DeserializeOwned>(
     {
         Some(response) => Ok(response),
         None => Err("connection closed".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes() -> Vec<(u64, SocketAddr)> {
+        (0..3u64)
+            .map(|id| (id, SocketAddr::from(([10, 0, 0, id as u8 + 1], APP_PORT))))
+            .collect()
+    }
+
+    fn asks(route: &LeaderRoute, attempt: u32) -> Option<u64> {
+        route.target(&nodes(), attempt).map(|(id, _)| id)
+    }
+
+    #[test]
+    fn a_route_asks_the_leader_it_knows_else_the_nodes_in_turn() {
+        let mut route = LeaderRoute::default();
+        assert_eq!(
+            (asks(&route, 0), asks(&route, 1), asks(&route, 3)),
+            (Some(0), Some(1), Some(0))
+        );
+        route.answered(2);
+        assert_eq!((asks(&route, 0), asks(&route, 5)), (Some(2), Some(2)));
+        // A redirect to the node itself names nobody.
+        assert!(!route.redirected(2, Some(2)));
+        assert_eq!(asks(&route, 1), Some(1));
+        assert!(route.redirected(1, Some(0)));
+        assert_eq!(asks(&route, 1), Some(0));
+        route.forget_leader();
+        assert_eq!(asks(&route, 2), Some(2));
+    }
+
+    #[test]
+    fn a_request_left_unanswered_moves_the_next_call_past_that_node() {
+        let mut route = LeaderRoute::default();
+        route.answered(1);
+        route.unanswered(&nodes(), 1);
+        assert_eq!((asks(&route, 0), asks(&route, 1)), (Some(2), Some(0)));
+        // The last node wraps around to the first.
+        route.unanswered(&nodes(), 2);
+        assert_eq!(asks(&route, 0), Some(0));
+        // An unknown node leaves the turn where it was.
+        route.unanswered(&nodes(), 9);
+        assert_eq!(asks(&route, 0), Some(0));
     }
 }

@@ -93,6 +93,13 @@ pub struct WorkloadConfig {
     pub think_ms: u64,
     /// An operation not answered within this is indeterminate.
     pub op_timeout_ms: u64,
+    /// Spread the operations over this span from the workload's start
+    /// (0: no spreading). A process thinks longer than `think_ms` while
+    /// the workload is ahead of an even spread and only `think_ms` once it
+    /// is behind, so a stall (a crash, an election) is followed by a
+    /// burst that catches up, and no idle tail runs past the span.
+    #[serde(default)]
+    pub spread_ms: u64,
 }
 
 impl Default for WorkloadConfig {
@@ -104,6 +111,7 @@ impl Default for WorkloadConfig {
             ops: 1_000,
             think_ms: 10,
             op_timeout_ms: 3_000,
+            spread_ms: 0,
         }
     }
 }
@@ -259,6 +267,27 @@ impl Recorder {
     /// Claims the next operation, if any are left.
     pub fn claim(&self) -> bool {
         self.issued.fetch_add(1, Ordering::Relaxed) < self.ops
+    }
+
+    /// Operations not claimed yet.
+    fn unclaimed(&self) -> usize {
+        self.ops.saturating_sub(self.issued.load(Ordering::Relaxed))
+    }
+
+    /// How long a process thinks before its next operation under
+    /// `config`: `think_ms`, or longer to spread the unclaimed operations
+    /// evenly over what is left of `spread_ms` (each of the `clients`
+    /// processes takes one in turn).
+    fn think_time(&self, config: &WorkloadConfig) -> Duration {
+        let floor_ms = config.think_ms.max(1);
+        let unclaimed = self.unclaimed() as u64;
+        if config.spread_ms == 0 || unclaimed == 0 {
+            return Duration::from_millis(floor_ms);
+        }
+        let elapsed_ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let left_ms = config.spread_ms.saturating_sub(elapsed_ms);
+        let paced_ms = left_ms.saturating_mul(config.clients.max(1) as u64) / unclaimed;
+        Duration::from_millis(paced_ms.max(floor_ms))
     }
 }
 
@@ -574,7 +603,7 @@ async fn client_loop<A: App>(
             // answer on it) meets the next one.
             process = recorder.new_process();
         }
-        time::sleep(Duration::from_millis(config.think_ms.max(1))).await;
+        time::sleep(recorder.think_time(&config)).await;
     }
 }
 
@@ -614,6 +643,39 @@ mod tests {
     use rand08::SeedableRng;
 
     use super::*;
+
+    #[test]
+    fn a_spread_workload_thinks_longer_while_ahead_and_the_floor_once_behind() {
+        let config = WorkloadConfig {
+            ops: 100,
+            clients: 5,
+            think_ms: 10,
+            spread_ms: 10_000,
+            ..WorkloadConfig::default()
+        };
+        let recorder = Recorder::new(config.ops);
+        // At the start: 100 ops over 10 s, five at a time, 500 ms apart.
+        let think_ms = recorder.think_time(&config).as_millis();
+        assert!((495..=500).contains(&think_ms), "{think_ms} ms");
+        for _ in 0..90 {
+            assert!(recorder.claim());
+        }
+        let think_ms = recorder.think_time(&config).as_millis();
+        assert!((4_950..=5_000).contains(&think_ms), "{think_ms} ms");
+        // Nothing left to spread, or no spreading asked: the floor.
+        for _ in 0..10 {
+            assert!(recorder.claim());
+        }
+        assert_eq!(recorder.think_time(&config), Duration::from_millis(10));
+        let unspread = WorkloadConfig {
+            spread_ms: 0,
+            ..config
+        };
+        assert_eq!(
+            Recorder::new(100).think_time(&unspread),
+            Duration::from_millis(10)
+        );
+    }
 
     #[test]
     fn register_ops_write_fresh_values_and_chain_cas_from_what_was_seen() {

@@ -188,7 +188,7 @@ fn build_baseline(root: &Path, bench_dir: &Path, rev: &str) -> Result<PathBuf> {
 }
 
 /// The KV app's planted bugs and the models they are hunted under.
-const BUGS: [&str; 8] = [
+const BUGS: [&str; 10] = [
     "stale-read",
     "forget-vote",
     "early-ack",
@@ -197,6 +197,8 @@ const BUGS: [&str; 8] = [
     "snapshot-keeps-state",
     "snapshot-drops-membership",
     "response-mixup",
+    "leader-local-read",
+    "vote-unsynced",
 ];
 /// The bugs the baseline binary knows (the others are measured now only).
 const BASELINE_BUGS: [&str; 4] = ["stale-read", "forget-vote", "early-ack", "lost-applied"];

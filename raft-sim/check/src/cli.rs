@@ -121,6 +121,20 @@ fn execute(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
     })
 }
 
+/// Lets a closed stdout end the process quietly, as it ends `cat` or
+/// `grep`: `raft-sim sweep | head` then stops the sweep instead of
+/// panicking in `println!` with a backtrace. (Rust ignores SIGPIPE, so
+/// every write to a closed pipe is an error that `println!` panics on.)
+pub fn exit_quietly_on_closed_stdout() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread
+    // exists; restoring a signal's default disposition has no other
+    // effect on the process's memory.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    twinnet_check::cli::exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     match twinnet_check::cli::run(cli.args) {
         Ok(code) => code,

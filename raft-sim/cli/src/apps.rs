@@ -74,8 +74,9 @@ pub struct AppFlags {
     pub app: AppName,
     /// Switch on a planted bug (tests of the checker). kv: stale-read,
     /// forget-vote, early-ack, lost-applied, retry-ambiguous,
-    /// snapshot-keeps-state, snapshot-drops-membership or response-mixup;
-    /// openraft-kv-memstore: local-read. Repeatable.
+    /// snapshot-keeps-state, snapshot-drops-membership, response-mixup,
+    /// leader-local-read or vote-unsynced; openraft-kv-memstore:
+    /// local-read. Repeatable.
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
 }

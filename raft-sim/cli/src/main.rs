@@ -50,6 +50,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    twinnet_check::cli::exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Sweep(args) => apps::sweep(args),

@@ -76,6 +76,11 @@ enum Kind {
     Bridge,
     OneWay,
     IsolateLeader,
+    /// The leader isolated from the other voters (not from clients) for
+    /// longer than an election and a client's timeout: its clients give
+    /// up on it and write to the new leader while others still read from
+    /// the old one, which believes it leads.
+    DeposedLeader,
     Kill(Target),
     /// A kill aimed at a durability window: right after a write is acked.
     KillAfterAck(Target),
@@ -108,6 +113,7 @@ impl Kind {
             Kind::Bridge => "partition-bridge",
             Kind::OneWay => "partition-one-way",
             Kind::IsolateLeader => "partition-isolate-leader",
+            Kind::DeposedLeader => "partition-deposed-leader",
             Kind::Kill(Target::Leader) => "kill-leader",
             Kind::Kill(Target::RandomFollower) => "kill-follower",
             Kind::Kill(Target::Node(_)) => "kill-node",
@@ -154,6 +160,12 @@ const RPC_DELAY_MAX_MS: (u64, u64) = (50, 500);
 /// A slowed disk's fsync latency, ms (a busy disk, not a dead one).
 const SLOW_FSYNC_MS: (u64, u64) = (20, 200);
 
+/// How long a deposed leader stays cut off, ms at [`TimeScale::UNIT`]:
+/// an election (at most 600 ms) and a client's attempt timeout (2 s, see
+/// `service::ATTEMPT_TIMEOUT`), then time for the clients that moved to
+/// write while the others still read from the old leader.
+const DEPOSED_HOLD_MS: (u64, u64) = (3_000, 4_500);
+
 /// What a preset draws: times in milliseconds, inclusive ranges.
 struct Profile {
     first_ms: (u64, u64),
@@ -165,6 +177,8 @@ struct Profile {
     max_concurrent: usize,
     kinds: Vec<(Kind, u32)>,
     bursts: fn() -> Vec<LinkImpairment>,
+    /// The hold of a [`Kind::DeposedLeader`] (it outlasts `hold_ms`).
+    deposed_hold_ms: (u64, u64),
 }
 
 const STANDARD_KINDS: &[(Kind, u32)] = &[
@@ -192,11 +206,12 @@ const STANDARD_KINDS: &[(Kind, u32)] = &[
     (Kind::CrashAllAfterAck, 3),
     (Kind::RemoveVoters(Target::Leader), 1),
     (Kind::RemoveVoters(Target::RandomFollower), 1),
-    (Kind::DelayPastTimeout, 3),
+    (Kind::DelayPastTimeout, 5),
     (Kind::SlowFsync(Target::Leader), 1),
     (Kind::RpcFaults, 1),
     (Kind::Burst, 1),
     (Kind::CrashAllInElection, 3),
+    (Kind::DeposedLeader, 3),
 ];
 
 const HOSTILE_KINDS: &[(Kind, u32)] = &[
@@ -233,6 +248,7 @@ const HOSTILE_KINDS: &[(Kind, u32)] = &[
     (Kind::RpcFaults, 2),
     (Kind::Burst, 3),
     (Kind::CrashAllInElection, 1),
+    (Kind::DeposedLeader, 1),
 ];
 
 fn built(spec: madsim_net::impairment::LinkImpairmentBuilder) -> LinkImpairment {
@@ -319,6 +335,7 @@ impl Profile {
             first_ms: range(self.first_ms),
             hold_ms: range(self.hold_ms),
             gap_ms: range(self.gap_ms),
+            deposed_hold_ms: range(self.deposed_hold_ms),
             ..self
         }
     }
@@ -374,6 +391,7 @@ impl Profile {
                 max_concurrent: 1,
                 kinds: STANDARD_KINDS.to_vec(),
                 bursts: standard_bursts,
+                deposed_hold_ms: DEPOSED_HOLD_MS,
             }),
             NemesisPreset::Hostile => Some(Profile {
                 first_ms: (200, 800),
@@ -382,6 +400,7 @@ impl Profile {
                 max_concurrent: 2,
                 kinds: HOSTILE_KINDS.to_vec(),
                 bursts: hostile_bursts,
+                deposed_hold_ms: DEPOSED_HOLD_MS,
             }),
         }
     }
@@ -510,7 +529,12 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
             let Some(end) = t.checked_add(hold).filter(|&end| end <= self.horizon_ms) else {
                 break;
             };
-            if let Some(fault) = self.draw(hold) {
+            let mut end = end;
+            if let Some((kind, fault)) = self.draw(hold) {
+                if kind == Kind::DeposedLeader {
+                    let long = self.between(self.profile.deposed_hold_ms);
+                    end = t.saturating_add(long).min(self.horizon_ms).max(end);
+                }
                 self.push_episode(t, end, fault);
             }
             let gap = self.between(self.profile.gap_ms);
@@ -548,7 +572,7 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
     }
 
     /// A fault of a kind this cluster size allows, or `None` if none does.
-    fn draw(&mut self, hold_ms: u64) -> Option<Fault> {
+    fn draw(&mut self, hold_ms: u64) -> Option<(Kind, Fault)> {
         let burst_active = self.active.iter().any(|&(_, burst)| burst);
         let n = self.nodes;
         let allowed: Vec<(Kind, u32)> = self
@@ -557,7 +581,10 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
             .iter()
             .copied()
             .filter(|&(kind, _)| match kind {
-                Kind::MajorityMinority | Kind::Bridge | Kind::IsolateLeader => n >= 3,
+                Kind::MajorityMinority
+                | Kind::Bridge
+                | Kind::IsolateLeader
+                | Kind::DeposedLeader => n >= 3,
                 Kind::MajoritiesRing => n >= 4 && 2 * ring_radius(n) + 1 < n,
                 Kind::OneWay => n >= 2,
                 // Taking one node down must leave a majority running.
@@ -587,7 +614,7 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
                 None
             }
         })?;
-        Some(self.fault_of(kind, hold_ms))
+        Some((kind, self.fault_of(kind, hold_ms)))
     }
 
     fn fault_of(&mut self, kind: Kind, hold_ms: u64) -> Fault {
@@ -622,7 +649,9 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
                     to: order[1],
                 })
             }
-            Kind::IsolateLeader => Fault::Partition(PartitionKind::IsolateLeader),
+            Kind::IsolateLeader | Kind::DeposedLeader => {
+                Fault::Partition(PartitionKind::IsolateLeader)
+            }
             Kind::Kill(target) => Fault::Kill(self.target(target)),
             Kind::KillAfterAck(target) => Fault::KillAfterAck(self.target(target)),
             Kind::KillToRejoin(target, rejoin) => Fault::KillToRejoin(self.target(target), rejoin),
@@ -827,10 +856,27 @@ mod tests {
         let s = generate(NemesisPreset::Standard, 5, 10 * MINUTE);
         let starts = starts(&s);
         assert!(starts.len() > 10);
+        let end_of = |episode: u32| {
+            s.steps()
+                .iter()
+                .find(|st| st.episode == episode && st.fault.is_undo())
+                .map(|st| st.at_ms)
+        };
+        let mut deposed = 0;
         for pair in starts.windows(2) {
             let gap = pair[1].at_ms - pair[0].at_ms;
+            let held = end_of(pair[0].episode).map(|end| end - pair[0].at_ms);
+            // A deposed leader is held past an election and a client
+            // timeout, then the usual gap follows.
+            if let Some(held @ 2_001..) = held {
+                assert!((3_000..=4_500).contains(&held), "held {held} ms");
+                assert!((400..=1_000).contains(&(gap - held)), "gap {gap} ms");
+                deposed += 1;
+                continue;
+            }
             assert!((1_000..=3_000).contains(&gap), "gap {gap} ms");
         }
+        assert!(deposed > 0, "no deposed leader in ten minutes");
     }
 
     /// The most faults in force at any time.

@@ -267,16 +267,34 @@ fn linearizability<A: App>(
         Model::KvAppend => twinnet_check::ModelKind::KvAppend,
         Model::VersionedCas => twinnet_check::ModelKind::VersionedCas,
         Model::Custom => {
-            let options = twinnet_check::CheckOptions::default();
+            let options = sweep_check_options();
             let report = app
                 .check_custom(&parsed, &options)
                 .map_err(|e| format!("history does not fit the app's model: {e}"))?;
             return verdict(report);
         }
     };
-    let report = twinnet_check::check(&parsed, kind)
+    let report = twinnet_check::check_with(&parsed, kind, &sweep_check_options())
         .map_err(|e| format!("history does not fit the model: {e}"))?;
     verdict(report)
+}
+
+/// Search steps a seed's violation core may take to shrink, in all.
+/// The verdict is found in well under a millisecond; the shrink is what
+/// costs, and on a key that only accumulates (every add feeds every
+/// later read) the checker's default budget took 10 s of a 0.1 s seed.
+/// `twinnet-check` on the seed's history shrinks further.
+const SWEEP_SHRINK_STEPS: u64 = 1_000_000;
+
+/// The checker's defaults (step budgets, no clock: a verdict is as
+/// reproducible as the seed) with a sweep's shrink budget.
+fn sweep_check_options() -> twinnet_check::CheckOptions {
+    let defaults = twinnet_check::CheckOptions::default();
+    twinnet_check::CheckOptions {
+        shrink_max_total_steps: SWEEP_SHRINK_STEPS,
+        shrink_steps_per_check: defaults.shrink_steps_per_check.min(SWEEP_SHRINK_STEPS / 4),
+        ..defaults
+    }
 }
 
 fn verdict(report: twinnet_check::CheckReport) -> Result<(), NotLinearizable> {
@@ -438,15 +456,15 @@ fn horizon<A: App>(config: &RunConfig<A>, scale: TimeScale) -> Duration {
 }
 
 /// The workload as a seed runs it: its ops spread over the whole
-/// [`horizon`] (a longer think time), so every fault of the schedule meets
-/// ops instead of an idle cluster; a healthy cluster would otherwise finish
-/// the ops in a third of it. A slower app's ops also wait as much longer as
-/// its elections take.
+/// [`horizon`], so every fault of the schedule meets ops instead of an
+/// idle cluster (a healthy cluster would otherwise finish them in a third
+/// of it), and ops held up by a fault catch up after it instead of
+/// running on past the schedule. A slower app's ops also wait as much
+/// longer as its elections take.
 fn paced_workload<A: App>(config: &RunConfig<A>, scale: TimeScale) -> WorkloadConfig {
     let mut workload = config.workload.clone();
-    let horizon_ms = u64::try_from(horizon(config, scale).as_millis()).unwrap_or(u64::MAX);
-    let per_client = workload.ops.div_ceil(workload.clients.max(1)).max(1) as u64;
-    workload.think_ms = scale.ms(workload.think_ms).max(horizon_ms / per_client);
+    workload.spread_ms = u64::try_from(horizon(config, scale).as_millis()).unwrap_or(u64::MAX);
+    workload.think_ms = scale.ms(workload.think_ms);
     if scale.permille() > TimeScale::UNIT.permille() {
         workload.op_timeout_ms = scale.ms(workload.op_timeout_ms);
     }

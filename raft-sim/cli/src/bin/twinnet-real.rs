@@ -11,6 +11,7 @@ fn main() -> std::process::ExitCode {
 
 #[cfg(all(target_os = "linux", not(madsim)))]
 fn main() -> std::process::ExitCode {
+    twinnet_check::cli::exit_quietly_on_closed_stdout();
     real::main()
 }
 
