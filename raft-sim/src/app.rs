@@ -17,7 +17,7 @@ use std::time::Duration;
 use openraft::async_runtime::WatchReceiver;
 use openraft::storage::RaftStateMachine;
 use openraft::type_config::alias::{LogIdOf, StoredMembershipOf};
-use openraft::{Config, Raft, RaftMetrics, RaftTypeConfig};
+use openraft::{Config, Raft, RaftMetrics, RaftTypeConfig, ServerState};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -157,6 +157,13 @@ pub trait App: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'sta
 /// admin calls. Implemented for every `openraft::Raft`.
 pub trait RaftHandle<C: SimTypes>: Clone + Send + Sync + 'static {
     fn metrics(&self) -> RaftMetrics<C>;
+    /// The node's role and term: what the harness samples every few
+    /// milliseconds, so a handle may answer it without copying the whole
+    /// metrics (the membership in them allocates).
+    fn role(&self) -> (ServerState, u64) {
+        let metrics = self.metrics();
+        (metrics.state, metrics.current_term)
+    }
     fn initialize(
         &self,
         members: BTreeMap<u64, C::Node>,
@@ -199,6 +206,12 @@ where
 {
     fn metrics(&self) -> RaftMetrics<C> {
         self.metrics().borrow_watched().clone()
+    }
+
+    fn role(&self) -> (ServerState, u64) {
+        let metrics = self.metrics();
+        let metrics = metrics.borrow_watched();
+        (metrics.state, metrics.current_term)
     }
 
     async fn initialize(&self, members: BTreeMap<u64, C::Node>) -> Result<(), String> {

@@ -235,6 +235,13 @@ impl<B: NetBackend, A: App> Cluster<B, A> {
         Some(raft.metrics())
     }
 
+    /// The role and term of node `id`, if it runs: [`Self::metrics`]
+    /// without the copy.
+    pub fn role(&self, id: NodeId) -> Option<(ServerState, u64)> {
+        let raft = self.members.get(id as usize)?.slot.get()?;
+        Some(raft.role())
+    }
+
     /// Waits until one running node is leader and every running voter agrees.
     pub async fn wait_for_leader(&self, within: Duration) -> Result<NodeId, ClusterError> {
         let deadline = Instant::now() + within;

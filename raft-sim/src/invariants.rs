@@ -302,12 +302,10 @@ impl LeaderWatch {
         let now_ns = cluster.backend.injector().now_ns();
         let (mut lowest, mut highest) = (u64::MAX, 0);
         for id in cluster.node_ids() {
-            if let Some(m) = cluster.metrics(id)
-                && m.state == ServerState::Leader
-            {
-                self.record(m.current_term, id, now_ns);
-                lowest = lowest.min(m.current_term);
-                highest = highest.max(m.current_term);
+            if let Some((ServerState::Leader, term)) = cluster.role(id) {
+                self.record(term, id, now_ns);
+                lowest = lowest.min(term);
+                highest = highest.max(term);
             }
         }
         self.samples += 1;

@@ -31,7 +31,7 @@ use madsim_net::rand::Rng;
 use madsim_net::time;
 use openraft::error::{ClientWriteError, ForwardToLeader, LinearizableReadError};
 use openraft::raft::ClientWriteResponse;
-use openraft::{RaftMetrics, TryAsRef};
+use openraft::{RaftMetrics, ServerState, TryAsRef};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -128,6 +128,11 @@ impl<C: SimTypes> HttpHandle<C> {
 impl<C: SimTypes> RaftHandle<C> for HttpHandle<C> {
     fn metrics(&self) -> RaftMetrics<C> {
         self.metrics.lock().clone()
+    }
+
+    fn role(&self) -> (ServerState, u64) {
+        let metrics = self.metrics.lock();
+        (metrics.state, metrics.current_term)
     }
 
     async fn initialize(&self, members: BTreeMap<u64, C::Node>) -> Result<(), String> {

@@ -34,8 +34,11 @@ const ROUNDS: usize = 3;
 const SEEDS: &str = "0..100";
 /// The other app the current binary sweeps in each round.
 const OTHER_APP: &str = "openraft-kv-memstore";
-/// The target: the current sweep at least this fast relative to the baseline.
-const MIN_RATIO: f64 = 0.9;
+/// The target: the current sweep at least this fast relative to the
+/// baseline. Issue 11 (find more bugs per CPU-minute) set it: seeds per
+/// minute within 20% of the default sweep before it, which does more per
+/// seed (aimed faults, ops spread over every fault) on purpose.
+const MIN_RATIO: f64 = 0.8;
 
 /// Runs the step and writes `sweep.json` into `bench_dir`.
 pub fn run(bench_dir: &Path) -> Result<()> {

@@ -55,11 +55,10 @@ impl Role {
         if cluster.is_paused(id) {
             return Role::Paused;
         }
-        let Some(metrics) = cluster.metrics(id) else {
+        let Some((state, term)) = cluster.role(id) else {
             return Role::Down;
         };
-        let term = metrics.current_term;
-        match metrics.state {
+        match state {
             ServerState::Leader => Role::Leader { term },
             ServerState::Candidate => Role::Candidate { term },
             ServerState::Follower => Role::Follower { term },
