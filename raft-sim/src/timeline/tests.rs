@@ -112,7 +112,6 @@ fn a_large_history_is_summarised_with_a_note_and_stays_small() {
     lines.push(event(1_000_000, "invoke", "get", "k1", json!(null), 0));
     lines.push(event(1_000_000, "ok", "get", "k1", json!(long), 1));
     let text = lines.join("\n");
-    let started = std::time::Instant::now();
     let data = page_data::build(&Sources {
         history_text: &text,
         history_name: "big.jsonl",
@@ -142,11 +141,6 @@ fn a_large_history_is_summarised_with_a_note_and_stays_small() {
         long_op.result.ends_with("(3008 chars)"),
         "{}",
         long_op.result
-    );
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
     );
 }
 
