@@ -70,6 +70,8 @@ pub use twin::backend::SimBackend;
 /// The node threads of real-network backends (loopback, kernel-backend).
 #[cfg(not(madsim))]
 pub use twin::node_thread;
+#[cfg(madsim)]
+pub use twin::world::release_nodes;
 
 /// TCP: simulated under `cfg(madsim)`, tokio's otherwise. Same API.
 pub mod net {

@@ -81,6 +81,11 @@ impl SimWorld {
         self.table.lock().by_madsim_node.insert(madsim_node, node);
     }
 
+    /// Every madsim node a backend registered.
+    fn madsim_nodes(&self) -> Vec<madsim::task::NodeId> {
+        self.table.lock().by_madsim_node.keys().copied().collect()
+    }
+
     /// Our node running the current task, if a backend registered it.
     pub(crate) fn current_node(&self) -> Option<NodeId> {
         let here = madsim::plugin::node();
@@ -143,4 +148,24 @@ impl SimWorld {
             }
         }
     }
+}
+
+/// Kills every node of the current simulation and lets the executor drop
+/// their tasks. Call it last in a simulation whose runtime is about to be
+/// dropped: a task parked on a channel or timer when the runtime goes is
+/// never polled again, and the waker that the channel holds keeps the
+/// task alive while the task keeps the channel alive, so everything the
+/// node held (its log, its state machine, its connections) leaks. A sweep
+/// of thousands of seeds in one process grew by about 4 MB a seed that
+/// way. Killing a node wakes its tasks; the executor drops a killed
+/// node's task when it next comes up, which the short sleep lets happen.
+pub async fn release_nodes() {
+    let Some(world) = current() else {
+        return;
+    };
+    let handle = madsim::runtime::Handle::current();
+    for node in world.madsim_nodes() {
+        handle.kill(node);
+    }
+    madsim::time::sleep(std::time::Duration::from_millis(1)).await;
 }
