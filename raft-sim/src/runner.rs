@@ -136,7 +136,7 @@ pub fn print_summary(title: &str, summary: &Summary) {
 pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
     let t = &coverage.total;
     println!("coverage (all seeds)");
-    let rows: [(&str, String); 19] = [
+    let rows: [(&str, String); 20] = [
         ("elections (terms)", t.elections.to_string()),
         (
             "leader changes",
@@ -193,6 +193,13 @@ pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
             format!("{} ({} ops unknown)", t.client_delays, t.ops_indeterminate),
         ),
         ("fsyncs slowed", t.slow_fsyncs.to_string()),
+        (
+            "disks failed",
+            format!(
+                "{} ({} fsync errors, {} writes lost)",
+                t.disk_failures, t.sync_errors, t.writes_lost_to_disk_failures
+            ),
+        ),
         (
             "Raft RPC faults",
             format!("{} ({} RPCs hit)", t.rpc_fault_episodes, t.rpcs_faulted),

@@ -4,8 +4,8 @@
 //!
 //! - [`serve`]: the accept loop; the app's handler answers each request
 //!   with a [`Routed`] (done, not the leader, failed).
-//! - [`LeaderClient`]: finds the leader by following redirects, keeps one
-//!   connection, retries within a bound, and never retries a write that
+//! - [`LeaderClient`]: finds the leader by following redirects, keeps a
+//!   connection per node, retries within a bound, and never retries a write that
 //!   may have reached a leader (that is [`ClientError::Indeterminate`]).
 //! - [`write`], [`linearize`]: the two Raft calls a handler usually needs,
 //!   with their errors already mapped to a [`Routed`].
@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -36,6 +37,7 @@ use openraft::storage::RaftStateMachine;
 use openraft::{Raft, RaftTypeConfig};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
 
 /// The port apps serve client requests on unless they choose another.
 pub const APP_PORT: u16 = 7500;
@@ -166,13 +168,16 @@ where
 }
 
 /// A client of an app served by [`serve`]: finds the leader by following
-/// redirects, keeps one connection, retries with backoff within
-/// [`MAX_ATTEMPTS`]. A clone shares the address book, not the connection.
+/// redirects, keeps a connection to each node it asked (a pool, as a
+/// cluster's clients do: a read sent to a follower does not close the
+/// leader's), retries with backoff within [`MAX_ATTEMPTS`]. A clone shares
+/// the address book, not the connections.
 #[derive(Debug)]
 pub struct LeaderClient<Req, Resp> {
     nodes: Vec<(u64, SocketAddr)>,
     route: LeaderRoute,
-    connection: Option<(u64, TcpStream)>,
+    /// At most one per node in `nodes`.
+    connections: BTreeMap<u64, TcpStream>,
     /// A client bug, for planting: see [`LeaderClient::keeping_timed_out_connections`].
     keep_timed_out: bool,
     _types: PhantomData<fn(Req) -> Resp>,
@@ -183,7 +188,7 @@ impl<Req, Resp> Clone for LeaderClient<Req, Resp> {
         LeaderClient {
             nodes: self.nodes.clone(),
             route: self.route.clone(),
-            connection: None,
+            connections: BTreeMap::new(),
             keep_timed_out: self.keep_timed_out,
             _types: PhantomData,
         }
@@ -208,7 +213,7 @@ where
         LeaderClient {
             nodes,
             route: LeaderRoute::default(),
-            connection: None,
+            connections: BTreeMap::new(),
             keep_timed_out: false,
             _types: PhantomData,
         }
@@ -283,19 +288,14 @@ where
         self.route.target(&self.nodes, attempt)
     }
 
-    /// One request to `node`, on the kept connection or a new one.
+    /// One request to `node`, on the connection kept to it or a new one.
     async fn attempt(
         &mut self,
         node: u64,
         addr: SocketAddr,
         request: &Req,
     ) -> Result<Routed<Resp>, Attempt> {
-        let kept = self
-            .connection
-            .take()
-            .filter(|(id, _)| *id == node)
-            .map(|(_, s)| s);
-        let mut stream = match kept {
+        let mut stream = match self.connections.remove(&node) {
             Some(stream) => stream,
             None => match time::timeout(ATTEMPT_TIMEOUT, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => stream,
@@ -305,13 +305,13 @@ where
         };
         match time::timeout(ATTEMPT_TIMEOUT, exchange(&mut stream, request)).await {
             Ok(Ok(response)) => {
-                self.connection = Some((node, stream));
+                self.connections.insert(node, stream);
                 Ok(response)
             }
-            Ok(Err(why)) => Err(Attempt::Ambiguous(why)),
+            Ok(Err(failed)) => Err(failed),
             Err(_) => {
                 if self.keep_timed_out {
-                    self.connection = Some((node, stream));
+                    self.connections.insert(node, stream);
                 }
                 Err(Attempt::Ambiguous("timed out".into()))
             }
@@ -392,16 +392,23 @@ impl LeaderRoute {
 async fn exchange<Req: Serialize, Resp: DeserializeOwned>(
     stream: &mut TcpStream,
     request: &Req,
-) -> Result<Routed<Resp>, String> {
-    frame::write_frame(stream, request)
+) -> Result<Routed<Resp>, Attempt> {
+    let bytes = frame::encode(request).map_err(|e| Attempt::NotSent(e.to_string()))?;
+    // A frame not handed over whole cannot be acted on (the server refuses
+    // a truncated frame): what a kept connection that died meanwhile gives.
+    // Once it was, a failed flush may come after the server read it.
+    stream
+        .write_all(&bytes)
         .await
-        .map_err(|e| e.to_string())?;
-    match frame::read_frame::<_, Routed<Resp>>(stream)
+        .map_err(|e| Attempt::NotSent(format!("sending: {e}")))?;
+    stream
+        .flush()
         .await
-        .map_err(|e| e.to_string())?
-    {
-        Some(response) => Ok(response),
-        None => Err("connection closed".into()),
+        .map_err(|e| Attempt::Ambiguous(format!("flushing: {e}")))?;
+    match frame::read_frame::<_, Routed<Resp>>(stream).await {
+        Ok(Some(response)) => Ok(response),
+        Ok(None) => Err(Attempt::Ambiguous("connection closed".into())),
+        Err(e) => Err(Attempt::Ambiguous(e.to_string())),
     }
 }
 

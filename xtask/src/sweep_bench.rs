@@ -191,7 +191,7 @@ fn build_baseline(root: &Path, bench_dir: &Path, rev: &str) -> Result<PathBuf> {
 }
 
 /// The KV app's planted bugs and the models they are hunted under.
-const BUGS: [&str; 10] = [
+const BUGS: [&str; 11] = [
     "stale-read",
     "forget-vote",
     "early-ack",
@@ -202,6 +202,7 @@ const BUGS: [&str; 10] = [
     "response-mixup",
     "leader-local-read",
     "vote-unsynced",
+    "sync-error-ignored",
 ];
 /// The bugs the baseline binary knows (the others are measured now only).
 const BASELINE_BUGS: [&str; 4] = ["stale-read", "forget-vote", "early-ack", "lost-applied"];

@@ -63,6 +63,10 @@ pub trait ClusterControl {
     /// How long an fsync of node `id`'s disk takes.
     fn fsync_latency(&self, id: NodeId) -> Duration;
     fn set_fsync_latency(&self, id: NodeId, latency: Duration);
+    /// Node `id`'s disk fails ([`crate::store::Disk::fail`]).
+    fn fail_disk(&self, id: NodeId);
+    /// Node `id`'s failed disk is replaced ([`crate::store::Disk::repair`]).
+    fn repair_disk(&self, id: NodeId);
     /// Kills node `id`; returns how many unsynced writes its disk lost
     /// (as `policy` says, by default the cluster's crash policy).
     fn kill(
@@ -160,6 +164,16 @@ impl<B: NetBackend, A: App> ClusterControl for Cluster<B, A> {
     fn set_fsync_latency(&self, id: NodeId, latency: Duration) {
         if let Ok(disk) = self.disk(id) {
             disk.set_fsync_latency(latency);
+        }
+    }
+    fn fail_disk(&self, id: NodeId) {
+        if let Ok(disk) = self.disk(id) {
+            disk.fail();
+        }
+    }
+    fn repair_disk(&self, id: NodeId) {
+        if let Ok(disk) = self.disk(id) {
+            disk.repair();
         }
     }
     async fn kill(&self, id: NodeId, policy: Option<CrashPolicy>) -> Result<usize, ClusterError> {
@@ -335,6 +349,15 @@ pub enum Outcome {
     FsyncRestored {
         node: NodeId,
     },
+    DisksFailed {
+        nodes: Vec<NodeId>,
+    },
+    /// Power-cycled on repaired disks; `lost_writes` were written after
+    /// (or not synced before) the failure.
+    DisksRecovered {
+        nodes: Vec<NodeId>,
+        lost_writes: usize,
+    },
     RpcFaulted,
     RpcFaultsCleared,
     Impaired {
@@ -419,6 +442,11 @@ impl fmt::Display for Outcome {
                 write!(f, "node {node}'s fsyncs take {latency_ms} ms")
             }
             Outcome::FsyncRestored { node } => write!(f, "node {node}'s fsyncs back to normal"),
+            Outcome::DisksFailed { nodes } => write!(f, "the disks of nodes {nodes:?} failed"),
+            Outcome::DisksRecovered { nodes, lost_writes } => write!(
+                f,
+                "power-cycled nodes {nodes:?} on repaired disks ({lost_writes} writes lost)"
+            ),
             Outcome::RpcFaulted => f.write_str("Raft RPC faults in force"),
             Outcome::RpcFaultsCleared => f.write_str("Raft RPC faults cleared"),
             Outcome::Impaired { links } => write!(f, "impaired {links} links"),
@@ -499,6 +527,7 @@ pub async fn run<K: ClusterControl>(
     // A schedule cut short leaves no disk slowed ([`stop`] cannot know
     // their normal speed; it finds every other fault on its own).
     executor.restore_all_fsyncs();
+    executor.recover_all_disks().await;
     Ok(applied)
 }
 
@@ -530,6 +559,8 @@ struct Executor<'c, K: ClusterControl> {
     rpc_faulted: Option<u32>,
     /// Slowed disks by episode: the node and its normal fsync latency.
     slowed: BTreeMap<u32, (NodeId, Duration)>,
+    /// Nodes whose disks failed, by episode.
+    failed_disks: BTreeMap<u32, Vec<NodeId>>,
     /// The burst or client delay in force: its episode and the links it
     /// impaired (one at a time: each would clear the other's links).
     impaired: Option<(u32, Vec<Link>)>,
@@ -550,6 +581,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             removed: BTreeMap::new(),
             compacted: BTreeMap::new(),
             slowed: BTreeMap::new(),
+            failed_disks: BTreeMap::new(),
             rpc_faulted: None,
             impaired: None,
         }
@@ -619,6 +651,9 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
                 self.slow_fsync(step.episode, *target, *latency_ms).await
             }
             Fault::RestoreFsync => self.restore_fsync(step.episode),
+            Fault::FailDisk(target) => self.fail_disk(step.episode, *target).await,
+            Fault::FailAllDisks => self.fail_all_disks(step.episode),
+            Fault::RecoverDisks => self.recover_disks(step.episode).await,
             Fault::RpcFaults(faults) => self.rpc_faults(step.episode, *faults),
             Fault::ClearRpcFaults => self.clear_rpc_faults(step.episode),
             Fault::ImpairBurst { impairment, .. } => {
@@ -820,38 +855,52 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
     /// Resolves `target` to a running node we may take down.
     async fn resolve(&mut self, target: Target) -> Result<NodeId, String> {
         let majority_left = self.raft_nodes.len().saturating_sub(1) / 2;
-        if self.down.len() >= majority_left {
+        // A node whose disk failed is down too, once openraft stopped it.
+        let out = self
+            .raft_nodes
+            .iter()
+            .filter(|&&n| self.down.contains(&n) || self.disk_failed(n))
+            .count();
+        if out >= majority_left {
             return Err(format!(
-                "{} of {} nodes are down already; one more would take the majority",
-                self.down.len(),
+                "{out} of {} nodes are down or on a failed disk already; one more would take \
+                 the majority",
                 self.raft_nodes.len()
             ));
         }
-        match target {
+        // A node on a failed disk is left to the episode that failed it:
+        // only a power-cycle (a kill) may replace that disk under it.
+        let node = match target {
             Target::Node(id) if !self.raft_nodes.contains(&id) => {
-                Err(format!("node {id} is not in the cluster"))
+                return Err(format!("node {id} is not in the cluster"));
             }
-            Target::Node(id) if self.down.contains(&id) => Err(format!("node {id} is down")),
-            Target::Node(id) => Ok(id),
+            Target::Node(id) if self.down.contains(&id) => {
+                return Err(format!("node {id} is down"));
+            }
+            Target::Node(id) => id,
             Target::Leader => self
                 .leader()
                 .await
-                .ok_or_else(|| format!("no leader within {:?}", self.leader_wait)),
+                .ok_or_else(|| format!("no leader within {:?}", self.leader_wait))?,
             Target::RandomFollower => {
                 let leader = self.current_leader();
                 let followers: Vec<NodeId> = self
                     .raft_nodes
                     .iter()
                     .copied()
-                    .filter(|n| !self.down.contains(n) && Some(*n) != leader)
+                    .filter(|&n| !self.down.contains(&n) && !self.disk_failed(n))
+                    .filter(|&n| Some(n) != leader)
                     .collect();
                 if followers.is_empty() {
-                    return Err("no running follower".into());
+                    return Err("no running follower on a working disk".into());
                 }
-                let pick = self.rng.gen_range(0..followers.len());
-                Ok(followers[pick])
+                followers[self.rng.gen_range(0..followers.len())]
             }
+        };
+        if self.disk_failed(node) {
+            return Err(format!("node {node}'s disk failed"));
         }
+        Ok(node)
     }
 
     async fn take_down(&mut self, episode: u32, target: Target, kill: bool) -> Outcome {
@@ -1200,6 +1249,83 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         {
             Ok(()) => Outcome::RpcFaultsCleared,
             Err(e) => failed(ClusterError::Net(e)),
+        }
+    }
+
+    fn disk_failed(&self, node: NodeId) -> bool {
+        self.failed_disks.values().flatten().any(|&n| n == node)
+    }
+
+    async fn fail_disk(&mut self, episode: u32, target: Target) -> Outcome {
+        let node = match self.resolve(target).await {
+            Ok(node) => node,
+            Err(reason) => return skipped(reason),
+        };
+        if self.disk_failed(node) {
+            return skipped(format!("node {node}'s disk failed already"));
+        }
+        self.cluster.fail_disk(node);
+        self.failed_disks.insert(episode, vec![node]);
+        Outcome::DisksFailed { nodes: vec![node] }
+    }
+
+    /// Fails the disk of every node not held down: the one disk fault
+    /// allowed to take the majority, as a power loss is.
+    fn fail_all_disks(&mut self, episode: u32) -> Outcome {
+        let nodes: Vec<NodeId> = self
+            .raft_nodes
+            .iter()
+            .copied()
+            .filter(|&n| !self.down.contains(&n) && !self.disk_failed(n))
+            .collect();
+        if nodes.is_empty() {
+            return skipped("no running node on a working disk".into());
+        }
+        for &node in &nodes {
+            self.cluster.fail_disk(node);
+        }
+        self.failed_disks.insert(episode, nodes.clone());
+        Outcome::DisksFailed { nodes }
+    }
+
+    /// Power-cycles the nodes whose disks `episode` failed: each loses what
+    /// its disk did not write, gets a repaired disk and restarts, in a
+    /// random order. A node another episode holds down gets its disk
+    /// repaired and is left to that episode's restart.
+    async fn recover_disks(&mut self, episode: u32) -> Outcome {
+        let Some(mut nodes) = self.failed_disks.remove(&episode) else {
+            return skipped("no disk failed in this episode".into());
+        };
+        super::shuffle(&mut self.rng, &mut nodes);
+        let mut lost_writes = 0;
+        for &node in &nodes {
+            let running = !self.down.contains(&node);
+            if running {
+                match self
+                    .cluster
+                    .kill(node, Some(CrashPolicy::LoseAllUnsynced))
+                    .await
+                {
+                    Ok(lost) => lost_writes += lost,
+                    Err(e) => return failed(e),
+                }
+            }
+            self.cluster.repair_disk(node);
+            if running && let Err(e) = self.cluster.restart(node).await {
+                return failed(e);
+            }
+        }
+        Outcome::DisksRecovered { nodes, lost_writes }
+    }
+
+    /// A schedule cut short leaves no disk failed.
+    async fn recover_all_disks(&mut self) {
+        let episodes: Vec<u32> = self.failed_disks.keys().copied().collect();
+        for episode in episodes {
+            let outcome = self.recover_disks(episode).await;
+            self.cluster.injector().note(format!(
+                "nemesis end: episode {episode}'s failed disks: {outcome}"
+            ));
         }
     }
 

@@ -235,6 +235,20 @@ pub enum Fault {
     },
     /// Gives the node the same episode slowed its normal fsync back.
     RestoreFsync,
+    /// The disk of `target` fails ([`crate::store::Disk::fail`]): every
+    /// fsync from now on is an IO error and nothing more reaches the
+    /// platter. openraft must stop that node at its first failed sync; a
+    /// store that ignores or retries the error acknowledges writes the
+    /// next crash loses.
+    FailDisk(Target),
+    /// Every running node's disk fails at once (one storage array, one
+    /// kernel bug): writes acknowledged by a store that ignores the error
+    /// are then lost on a majority.
+    FailAllDisks,
+    /// Power-cycles the nodes whose disks the same episode failed, with
+    /// their disks replaced: each comes back with what it synced before
+    /// the failure.
+    RecoverDisks,
     /// BUGGIFY for the Raft RPCs: every RPC the harness's network
     /// ([`crate::network`]) sends may be dropped, duplicated or held back,
     /// as the faults say, until the episode ends.
@@ -264,6 +278,7 @@ impl Fault {
             Fault::RemoveVoters { .. } => Some(Fault::RestoreVoters),
             Fault::DelayPastTimeout { .. } => Some(Fault::ClearDelay),
             Fault::SlowFsync { .. } => Some(Fault::RestoreFsync),
+            Fault::FailDisk(_) | Fault::FailAllDisks => Some(Fault::RecoverDisks),
             Fault::RpcFaults(_) => Some(Fault::ClearRpcFaults),
             _ => None,
         }
@@ -281,6 +296,7 @@ impl Fault {
                 | Fault::RestoreVoters
                 | Fault::ClearDelay
                 | Fault::RestoreFsync
+                | Fault::RecoverDisks
                 | Fault::ClearRpcFaults
         )
     }
@@ -314,7 +330,8 @@ impl Fault {
             | Fault::SlowFsync {
                 target: Target::Node(n),
                 ..
-            } => vec![*n],
+            }
+            | Fault::FailDisk(Target::Node(n)) => vec![*n],
             _ => Vec::new(),
         }
     }
@@ -362,6 +379,11 @@ impl fmt::Display for Fault {
                 write!(f, "slow the fsyncs of {target} to {latency_ms} ms")
             }
             Fault::RestoreFsync => f.write_str("restore the slowed disk's fsync"),
+            Fault::FailDisk(target) => write!(f, "fail the disk of {target} (every fsync errs)"),
+            Fault::FailAllDisks => f.write_str("fail every node's disk (every fsync errs)"),
+            Fault::RecoverDisks => {
+                f.write_str("power-cycle the nodes whose disks failed, on repaired disks")
+            }
             Fault::RpcFaults(faults) => write!(
                 f,
                 "Raft RPCs: drop {}%, duplicate {}%, delay {}% by up to {} us",

@@ -99,6 +99,10 @@ enum Kind {
     DelayPastTimeout,
     /// A node's fsyncs slowed for the hold.
     SlowFsync(Target),
+    /// A node's disk failed for the hold, then the node power-cycled.
+    DiskFailure(Target),
+    /// Every node's disk failed for the hold, then all power-cycled.
+    DiskFailureAll,
     /// Raft RPCs dropped, duplicated and delayed at random.
     RpcFaults,
     Burst,
@@ -131,6 +135,9 @@ impl Kind {
             Kind::DelayPastTimeout => "client-delay-past-timeout",
             Kind::SlowFsync(Target::Leader) => "slow-fsync-leader",
             Kind::SlowFsync(_) => "slow-fsync-node",
+            Kind::DiskFailure(Target::Leader) => "disk-failure-leader",
+            Kind::DiskFailure(_) => "disk-failure-follower",
+            Kind::DiskFailureAll => "disk-failure-all",
             Kind::RpcFaults => "raft-rpc-faults",
             Kind::Burst => "link-burst",
         }
@@ -203,7 +210,7 @@ const STANDARD_KINDS: &[(Kind, u32)] = &[
     ),
     (Kind::Pause(Target::RandomFollower), 1),
     (Kind::CrashAll, 1),
-    (Kind::CrashAllAfterAck, 3),
+    (Kind::CrashAllAfterAck, 5),
     (Kind::RemoveVoters(Target::Leader), 1),
     (Kind::RemoveVoters(Target::RandomFollower), 1),
     (Kind::DelayPastTimeout, 5),
@@ -212,6 +219,8 @@ const STANDARD_KINDS: &[(Kind, u32)] = &[
     (Kind::Burst, 1),
     (Kind::CrashAllInElection, 3),
     (Kind::DeposedLeader, 3),
+    (Kind::DiskFailure(Target::Leader), 1),
+    (Kind::DiskFailureAll, 3),
 ];
 
 const HOSTILE_KINDS: &[(Kind, u32)] = &[
@@ -249,6 +258,9 @@ const HOSTILE_KINDS: &[(Kind, u32)] = &[
     (Kind::Burst, 3),
     (Kind::CrashAllInElection, 1),
     (Kind::DeposedLeader, 1),
+    (Kind::DiskFailure(Target::Leader), 1),
+    (Kind::DiskFailure(Target::RandomFollower), 1),
+    (Kind::DiskFailureAll, 1),
 ];
 
 fn built(spec: madsim_net::impairment::LinkImpairmentBuilder) -> LinkImpairment {
@@ -386,8 +398,8 @@ impl Profile {
             // 300–600 ms) + gap 0.4–1 s: a fault every 1–3 s.
             NemesisPreset::Standard => Some(Profile {
                 first_ms: (500, 1_500),
-                hold_ms: (600, 2_000),
-                gap_ms: (400, 1_000),
+                hold_ms: (600, 1_500),
+                gap_ms: (200, 600),
                 max_concurrent: 1,
                 kinds: STANDARD_KINDS.to_vec(),
                 bursts: standard_bursts,
@@ -531,7 +543,7 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
             };
             let mut end = end;
             if let Some((kind, fault)) = self.draw(hold) {
-                if kind == Kind::DeposedLeader {
+                if matches!(kind, Kind::DeposedLeader | Kind::DelayPastTimeout) {
                     let long = self.between(self.profile.deposed_hold_ms);
                     end = t.saturating_add(long).min(self.horizon_ms).max(end);
                 }
@@ -593,11 +605,12 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
                 | Kind::KillToRejoin(..)
                 | Kind::Pause(_)
                 | Kind::RemoveVoters(_)
+                | Kind::DiskFailure(_)
                 | Kind::CrashAllInElection => n >= 3,
                 Kind::SlowFsync(_) | Kind::RpcFaults => n >= 1,
                 // Its links would fight a burst's over the client's.
                 Kind::DelayPastTimeout => n >= 1 && !burst_active,
-                Kind::CrashAll | Kind::CrashAllAfterAck => n >= 1,
+                Kind::CrashAll | Kind::CrashAllAfterAck | Kind::DiskFailureAll => n >= 1,
                 Kind::Burst => n >= 1 && !burst_active,
             })
             .collect();
@@ -674,6 +687,8 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
                 target: self.target(target),
                 latency_ms: self.rng.gen_range(SLOW_FSYNC_MS.0..=SLOW_FSYNC_MS.1),
             },
+            Kind::DiskFailure(target) => Fault::FailDisk(self.target(target)),
+            Kind::DiskFailureAll => Fault::FailAllDisks,
             Kind::RpcFaults => Fault::RpcFaults(RpcFaults {
                 drop_percent: f64::from(self.rng.gen_range(1..=10u32)),
                 duplicate_percent: f64::from(self.rng.gen_range(0..=10u32)),

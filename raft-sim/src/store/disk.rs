@@ -87,6 +87,10 @@ pub struct DiskStats {
     pub snapshots_installed: u64,
     /// Snapshots saved by `build_snapshot`.
     pub snapshots_built: u64,
+    /// Times the disk failed ([`Disk::fail`]).
+    pub failures: u64,
+    /// fsyncs that returned an IO error because the disk had failed.
+    pub sync_errors: u64,
 }
 
 /// A snapshot as it sits on disk.
@@ -236,6 +240,9 @@ struct DiskState<C: SimTypes> {
     /// next one.
     epoch: u64,
     fsync_latency: Duration,
+    /// The device failed ([`Disk::fail`]): nothing reaches the platter any
+    /// more and every fsync fails, until [`Disk::repair`].
+    failed: bool,
     stats: DiskStats,
 }
 
@@ -247,8 +254,14 @@ impl<C: SimTypes> DiskState<C> {
         if self.pending.len() > MAX_PENDING_OPS
             && let Some(oldest) = self.pending.pop_front()
         {
-            self.synced.apply(&oldest);
-            self.stats.writebacks += 1;
+            if self.failed {
+                // The write-back fails too: the page is dropped, as Linux
+                // drops a dirty page whose write-back failed.
+                self.stats.ops_lost += 1;
+            } else {
+                self.synced.apply(&oldest);
+                self.stats.writebacks += 1;
+            }
         }
     }
 
@@ -260,6 +273,9 @@ impl<C: SimTypes> DiskState<C> {
     /// (a [`DiskStats::ops_written`] reading): what an fsync promises for
     /// the writes issued before it started, and no more.
     fn fsync_upto(&mut self, mark: u64) -> usize {
+        if self.failed {
+            return 0;
+        }
         let newer =
             usize::try_from(self.stats.ops_written.saturating_sub(mark)).unwrap_or(usize::MAX);
         let made_durable = self.pending.len().saturating_sub(newer);
@@ -275,6 +291,8 @@ impl<C: SimTypes> DiskState<C> {
             keep <= self.pending.len(),
             "cannot keep more than is pending"
         );
+        // A failed device wrote nothing since it failed.
+        let keep = if self.failed { 0 } else { keep };
         let lost = self.pending.len() - keep;
         for op in self.pending.drain(..keep) {
             self.synced.apply(&op);
@@ -400,6 +418,7 @@ impl<C: SimTypes> Disk<C> {
             pending: VecDeque::new(),
             epoch: 0,
             fsync_latency: latency,
+            failed: false,
             stats: DiskStats::default(),
         })))
     }
@@ -413,7 +432,38 @@ impl<C: SimTypes> Disk<C> {
         self.0.lock().fsync_latency = latency;
     }
 
-    /// Makes every pending write durable; returns how many there were.
+    /// The device fails, for good until [`Disk::repair`]: writes still
+    /// land in the page cache and read back, but none reaches the platter
+    /// (the writes pending now and every later one are lost at the next
+    /// crash), and every [`Mount::sync`] returns an IO error, whenever it
+    /// started. An app must take the first error as final: the next fsync
+    /// of a real kernel may succeed without having written the lost pages
+    /// (PostgreSQL's "fsyncgate"), so a store that retries or ignores a
+    /// failed sync acknowledges writes that are gone. This model keeps
+    /// failing instead, so that a correct store is never told a lost write
+    /// is durable, and keeps the log without holes (only what was synced
+    /// before the failure survives).
+    pub fn fail(&self) {
+        let mut state = self.0.lock();
+        if !state.failed {
+            state.failed = true;
+            state.stats.failures += 1;
+        }
+    }
+
+    /// The failed device is replaced by a working one holding what was
+    /// synced before the failure. Call it with the node down (after the
+    /// crash that loses what the failure did not write).
+    pub fn repair(&self) {
+        self.0.lock().failed = false;
+    }
+
+    pub fn has_failed(&self) -> bool {
+        self.0.lock().failed
+    }
+
+    /// Makes every pending write durable; returns how many there were
+    /// (none on a failed disk).
     pub fn fsync(&self) -> usize {
         self.0.lock().fsync()
     }
@@ -625,7 +675,8 @@ impl<C: SimTypes> Mount<C> {
     /// issued before the call, as fsync(2) promises (writes issued while it
     /// runs may stay in the page cache). Only an `Ok` means durable: a
     /// mount fenced off meanwhile (its node was killed) gets an error and
-    /// its writes may be lost.
+    /// its writes may be lost, and on a disk that failed before the sync
+    /// ended ([`Disk::fail`]) it is an IO error and they will be.
     pub async fn sync(&self) -> io::Result<()> {
         let mark = self.write(|state| Ok(state.stats.ops_written))?;
         let latency = self.disk.fsync_latency();
@@ -634,6 +685,13 @@ impl<C: SimTypes> Mount<C> {
             madsim_net::time::sleep(latency).await;
         }
         self.write(|state| {
+            if state.failed {
+                state.stats.sync_errors += 1;
+                return Err(io::Error::other(
+                    "fsync: input/output error (the simulated disk failed; \
+                     what it did not sync before is lost at the next crash)",
+                ));
+            }
             state.fsync_upto(mark);
             Ok(())
         })
@@ -644,6 +702,8 @@ impl<C: SimTypes> Mount<C> {
 mod tests {
     use openraft::entry::RaftEntry;
     use openraft::testing::log_id;
+
+    use openraft::type_config::TypeConfigExt;
 
     use super::*;
     use crate::testing::TestConfig as TypeConfig;
@@ -797,6 +857,41 @@ mod tests {
             Some(9),
             "the written-back prefix survives"
         );
+    }
+
+    /// A failed disk keeps answering reads from the page cache, fails
+    /// every sync (also those that began before the failure), and a crash
+    /// keeps only what was synced before it failed, whatever the policy.
+    #[test]
+    fn failed_disk_fails_every_sync_and_loses_all_since() {
+        TypeConfig::run(async {
+            let (disk, mount) = disk_with_unsynced(2);
+            disk.set_fsync_latency(Duration::from_millis(100));
+            let syncing = mount.clone();
+            let sync = TypeConfig::spawn(async move { syncing.sync().await });
+            TypeConfig::sleep(Duration::from_millis(50)).await;
+            disk.fail();
+            assert!(sync.await.unwrap().is_err(), "a sync under way fails too");
+            mount.append(vec![blank(1, 6)]).unwrap();
+            assert_eq!(last_index(&disk), Some(6), "writes still read back");
+            for _ in 0..3 {
+                let err = mount.sync().await.unwrap_err();
+                assert!(err.to_string().contains("input/output error"), "{err}");
+            }
+            assert_eq!(disk.fsync(), 0, "nothing reaches the platter");
+            assert_eq!(disk.crash(CrashPolicy::KeepAll), 3);
+            assert_eq!(last_index(&disk), Some(3), "only what was synced before");
+            assert!(disk.has_failed(), "a crash does not mend the device");
+            let stats = disk.stats();
+            assert_eq!((stats.failures, stats.sync_errors), (1, 4));
+
+            disk.repair();
+            let mount = disk.mount();
+            mount.append(vec![blank(1, 4)]).unwrap();
+            mount.sync().await.unwrap();
+            assert_eq!(disk.crash(CrashPolicy::LoseAllUnsynced), 0);
+            assert_eq!(last_index(&disk), Some(4));
+        });
     }
 
     /// Under madsim the random crash is drawn from the simulator's seeded

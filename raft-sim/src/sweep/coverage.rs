@@ -86,6 +86,14 @@ pub struct Coverage {
     /// Episodes with a node's fsyncs slowed.
     #[serde(default)]
     pub slow_fsyncs: u64,
+    /// Disks failed, fsyncs that returned the failure's IO error, and the
+    /// writes the failed disks lost when their nodes were power-cycled.
+    #[serde(default)]
+    pub disk_failures: u64,
+    #[serde(default)]
+    pub sync_errors: u64,
+    #[serde(default)]
+    pub writes_lost_to_disk_failures: u64,
     /// Snapshots installed from a leader (a follower fell behind the log).
     pub snapshots_installed: u64,
     pub snapshots_built: u64,
@@ -116,6 +124,7 @@ impl Coverage {
         for disk in disks {
             coverage.snapshots_installed += disk.snapshots_installed;
             coverage.snapshots_built += disk.snapshots_built;
+            coverage.sync_errors += disk.sync_errors;
         }
         coverage
     }
@@ -170,6 +179,10 @@ impl Coverage {
             Outcome::VotersRestored { .. } => self.memberships_restored += 1,
             Outcome::ClientDelayed { .. } => self.client_delays += 1,
             Outcome::FsyncSlowed { .. } => self.slow_fsyncs += 1,
+            Outcome::DisksFailed { nodes } => self.disk_failures += nodes.len() as u64,
+            Outcome::DisksRecovered { lost_writes, .. } => {
+                self.writes_lost_to_disk_failures += *lost_writes as u64
+            }
             Outcome::RpcFaulted => self.rpc_fault_episodes += 1,
             Outcome::Impaired { .. } => self.link_bursts += 1,
             _ => {}
@@ -262,6 +275,9 @@ impl CoverageTotals {
             t.client_delays += c.client_delays;
             t.ops_indeterminate += c.ops_indeterminate;
             t.slow_fsyncs += c.slow_fsyncs;
+            t.disk_failures += c.disk_failures;
+            t.sync_errors += c.sync_errors;
+            t.writes_lost_to_disk_failures += c.writes_lost_to_disk_failures;
             t.rpc_fault_episodes += c.rpc_fault_episodes;
             t.rpcs_faulted += c.rpcs_faulted;
             t.reads_during_partition += c.reads_during_partition;
@@ -350,6 +366,13 @@ impl CoverageTotals {
                  does the app's network ask the injector (raft_sim::network does; an HTTP \
                  app's own network does not)?",
                 t.rpc_fault_episodes
+            ));
+        }
+        if t.disk_failures > 0 && t.sync_errors == 0 {
+            never.push(format!(
+                "{} disks failed, no fsync saw the error: does the app sync its log through \
+                 raft_sim's Mount (LogStore, Mirrored)?",
+                t.disk_failures
             ));
         }
         if t.partitions > 0 && t.reads_during_partition == 0 {

@@ -149,7 +149,11 @@ fn kind_of(fault: &Fault) -> &'static str {
         Fault::Pause(_) | Fault::Resume(_) => "pause",
         Fault::RemoveVoters { .. } | Fault::RestoreVoters => "membership",
         Fault::DelayPastTimeout { .. } | Fault::ClearDelay => "client",
-        Fault::SlowFsync { .. } | Fault::RestoreFsync => "disk",
+        Fault::SlowFsync { .. }
+        | Fault::RestoreFsync
+        | Fault::FailDisk(_)
+        | Fault::FailAllDisks
+        | Fault::RecoverDisks => "disk",
         Fault::RpcFaults(_) | Fault::ClearRpcFaults => "rpc",
         Fault::ImpairBurst { .. } => "links",
     }
@@ -165,7 +169,10 @@ fn nodes_of(outcome: &Outcome) -> Vec<NodeId> {
         | Outcome::Resumed { node }
         | Outcome::FsyncSlowed { node, .. }
         | Outcome::FsyncRestored { node } => vec![*node],
-        Outcome::CrashedAll { nodes, .. } | Outcome::RestartedAll { nodes, .. } => nodes.clone(),
+        Outcome::CrashedAll { nodes, .. }
+        | Outcome::RestartedAll { nodes, .. }
+        | Outcome::DisksFailed { nodes }
+        | Outcome::DisksRecovered { nodes, .. } => nodes.clone(),
         Outcome::VotersRemoved { removed, .. } => removed.clone(),
         Outcome::VotersRestored { added } => added.clone(),
         _ => Vec::new(),
@@ -234,6 +241,7 @@ fn title_of(step: &AppliedFault) -> String {
         (_, Outcome::FsyncSlowed { node, latency_ms }) => {
             format!("node {node} fsync {latency_ms} ms")
         }
+        (_, Outcome::DisksFailed { nodes }) => format!("disk failure on {}", set(nodes)),
         (Fault::RpcFaults(faults), _) => format!(
             "Raft RPCs: drop {}%, dup {}%, delay {}%",
             faults.drop_percent, faults.duplicate_percent, faults.delay_percent

@@ -45,9 +45,14 @@ pub enum Bug {
     /// The vote is written but not synced: it reaches the disk with the
     /// next sync, and a power loss before that forgets it.
     VoteUnsynced,
+    /// A failed fsync is logged and otherwise ignored: the store reports
+    /// the write durable and carries on, on a disk that lost it (retrying
+    /// the fsync until it passes, as PostgreSQL did until 2018, ends the
+    /// same way on Linux).
+    SyncErrorIgnored,
 }
 
-pub const ALL: [Bug; 10] = [
+pub const ALL: [Bug; 11] = [
     Bug::StaleRead,
     Bug::ForgetVote,
     Bug::EarlyAck,
@@ -58,6 +63,7 @@ pub const ALL: [Bug; 10] = [
     Bug::ResponseMixup,
     Bug::LeaderLocalRead,
     Bug::VoteUnsynced,
+    Bug::SyncErrorIgnored,
 ];
 
 impl Bug {
@@ -73,6 +79,7 @@ impl Bug {
             Bug::ResponseMixup => "response-mixup",
             Bug::LeaderLocalRead => "leader-local-read",
             Bug::VoteUnsynced => "vote-unsynced",
+            Bug::SyncErrorIgnored => "sync-error-ignored",
         }
     }
 }
@@ -112,6 +119,8 @@ pub struct Bugs {
     pub leader_local_read: bool,
     #[serde(default)]
     pub vote_unsynced: bool,
+    #[serde(default)]
+    pub sync_error_ignored: bool,
 }
 
 impl Bugs {
@@ -131,6 +140,7 @@ impl Bugs {
             Bug::ResponseMixup => self.response_mixup = true,
             Bug::LeaderLocalRead => self.leader_local_read = true,
             Bug::VoteUnsynced => self.vote_unsynced = true,
+            Bug::SyncErrorIgnored => self.sync_error_ignored = true,
         }
         self
     }

@@ -286,6 +286,7 @@ fn load_data_file(mount: &Mount<TypeConfig>) -> Option<BTreeMap<String, String>>
 pub struct SnapshotBuilder {
     view: KvState,
     mount: Mount<TypeConfig>,
+    bugs: Bugs,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -304,7 +305,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             data: data.clone(),
         };
         self.mount.save_snapshot(stored, SnapshotWrite::Built)?;
-        self.mount.sync().await?;
+        crate::store::sync(&self.mount, self.bugs).await?;
         Ok(Snapshot {
             meta,
             snapshot: Cursor::new(data),
@@ -338,7 +339,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             let data = self.state.read().data.clone();
             let bytes = madsim_net::frame::encode(&data).map_err(io::Error::other)?;
             self.mount.put_blob(DATA_FILE, bytes)?;
-            self.mount.sync().await?;
+            crate::store::sync(&self.mount, self.bugs).await?;
         }
         Ok(())
     }
@@ -352,6 +353,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         SnapshotBuilder {
             view: self.state.read().clone(),
             mount: self.mount.clone(),
+            bugs: self.bugs,
         }
     }
 
@@ -369,7 +371,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             data,
         };
         self.mount.save_snapshot(stored, SnapshotWrite::Install)?;
-        self.mount.sync().await?;
+        crate::store::sync(&self.mount, self.bugs).await?;
         let mut state = self.state.write();
         if self.bugs.snapshot_keeps_state {
             // Planted bug: the snapshot's position is taken, its data is not.

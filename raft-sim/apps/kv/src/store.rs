@@ -11,7 +11,7 @@ use openraft::OptionalSend;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
 use parking_lot::Mutex;
-use raft_sim::store::{Disk, LogReader, LogStore};
+use raft_sim::store::{Disk, LogReader, LogStore, Mount};
 
 use crate::bugs::Bugs;
 use crate::state_machine::StateMachineStore;
@@ -46,6 +46,20 @@ pub async fn open_with_bugs(disk: Disk<TypeConfig>, bugs: Bugs) -> (KvLogStore, 
         },
         StateMachineStore::with_bugs(mount, bugs),
     )
+}
+
+/// Syncs `mount`; under the planted `sync-error-ignored` bug a failed sync
+/// is logged and taken as done.
+pub(crate) async fn sync(mount: &Mount<TypeConfig>, bugs: Bugs) -> io::Result<()> {
+    let result = mount.sync().await;
+    match result {
+        Err(e) if bugs.sync_error_ignored => {
+            // Planted bug: the write is reported durable anyway.
+            tracing::warn!("fsync failed, carrying on: {e}");
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// raft-sim's log store, with the planted log bugs (off unless asked).
@@ -120,10 +134,18 @@ impl RaftLogStorage<TypeConfig> for KvLogStore {
             // Planted bug: in the page cache until something else syncs.
             return self.inner.mount().save_vote(vote);
         }
+        if self.bugs.sync_error_ignored {
+            self.inner.mount().save_vote(vote)?;
+            return sync(self.inner.mount(), self.bugs).await;
+        }
         self.inner.save_vote(vote).await
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        if self.bugs.sync_error_ignored {
+            self.inner.mount().save_committed(committed)?;
+            return sync(self.inner.mount(), self.bugs).await;
+        }
         self.inner.save_committed(committed).await
     }
 
@@ -150,6 +172,16 @@ impl RaftLogStorage<TypeConfig> for KvLogStore {
                 .map_err(|e| io::Error::new(e.kind(), e.to_string()));
             callback.io_completed(copy);
             return written;
+        }
+        if self.bugs.sync_error_ignored {
+            self.inner.mount().append(entries.into_iter().collect())?;
+            let synced = sync(self.inner.mount(), self.bugs).await;
+            let copy = synced
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| io::Error::new(e.kind(), e.to_string()));
+            callback.io_completed(copy);
+            return synced;
         }
         self.inner.append(entries, callback).await
     }

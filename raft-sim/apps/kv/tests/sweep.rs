@@ -152,3 +152,10 @@ fn vote_unsynced_is_caught() {
     // second election in the same term among the nodes that forgot.
     caught_and_replayed(Bug::VoteUnsynced, Model::RegisterCas);
 }
+
+#[test]
+fn sync_error_ignored_is_caught() {
+    // Needs disks that fail while writes are acknowledged, then the power
+    // cycle that loses what they never wrote.
+    caught_and_replayed(Bug::SyncErrorIgnored, Model::RegisterCas);
+}
