@@ -162,26 +162,20 @@ impl RaftLogStorage<TypeConfig> for KvLogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        if self.bugs.early_ack {
-            // Planted bug: acknowledged while still in the page cache, and
-            // never synced on its own.
-            let written = self.inner.mount().append(entries.into_iter().collect());
-            let copy = written
+        if self.bugs.early_ack || self.bugs.sync_error_ignored {
+            let mut done = self.inner.mount().append(entries.into_iter().collect());
+            if done.is_ok() && !self.bugs.early_ack {
+                done = sync(self.inner.mount(), self.bugs).await;
+            }
+            // Planted bugs: under early-ack acknowledged while still in
+            // the page cache, and never synced on its own; under
+            // sync-error-ignored acknowledged whether the sync failed or not.
+            let copy = done
                 .as_ref()
                 .map(|_| ())
                 .map_err(|e| io::Error::new(e.kind(), e.to_string()));
             callback.io_completed(copy);
-            return written;
-        }
-        if self.bugs.sync_error_ignored {
-            self.inner.mount().append(entries.into_iter().collect())?;
-            let synced = sync(self.inner.mount(), self.bugs).await;
-            let copy = synced
-                .as_ref()
-                .map(|_| ())
-                .map_err(|e| io::Error::new(e.kind(), e.to_string()));
-            callback.io_completed(copy);
-            return synced;
+            return done;
         }
         self.inner.append(entries, callback).await
     }
