@@ -106,11 +106,16 @@ fn lost_writes(step: &AppliedFault, at: f64) -> Option<LostWrites> {
             nodes: vec![*node],
             writes: *lost_writes,
         }),
-        Outcome::CrashedAll { nodes, lost_writes } if *lost_writes > 0 => Some(LostWrites {
-            at,
-            nodes: nodes.clone(),
-            writes: *lost_writes,
-        }),
+        Outcome::CrashedAll { nodes, lost_writes }
+        | Outcome::DisksRecovered { nodes, lost_writes }
+            if *lost_writes > 0 =>
+        {
+            Some(LostWrites {
+                at,
+                nodes: nodes.clone(),
+                writes: *lost_writes,
+            })
+        }
         _ => None,
     }
 }
@@ -242,6 +247,11 @@ fn title_of(step: &AppliedFault) -> String {
             format!("node {node} fsync {latency_ms} ms")
         }
         (_, Outcome::DisksFailed { nodes }) => format!("disk failure on {}", set(nodes)),
+        (_, Outcome::DisksRecovered { nodes, lost_writes }) => format!(
+            "power-cycle {} on repaired disks{}",
+            set(nodes),
+            lost(*lost_writes)
+        ),
         (Fault::RpcFaults(faults), _) => format!(
             "Raft RPCs: drop {}%, dup {}%, delay {}%",
             faults.drop_percent, faults.duplicate_percent, faults.delay_percent

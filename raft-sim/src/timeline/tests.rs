@@ -295,6 +295,33 @@ fn an_artifact_from_before_timelines_still_draws_its_faults() {
 }
 
 #[test]
+fn a_disk_failure_is_one_disk_span_and_its_power_cycle_marks_the_writes_lost() {
+    let faults = json!([
+        {"step": 0, "episode": 0, "fault": "fail_all_disks", "end_of_burst": false,
+         "planned_ms": 24, "at_ms": 24, "time_ns": 999_000_000,
+         "outcome": {"outcome": "disks_failed", "nodes": [0, 1, 2]}},
+        {"step": 1, "episode": 0, "fault": "recover_disks", "end_of_burst": false,
+         "planned_ms": 80, "at_ms": 80, "time_ns": 1_055_000_000,
+         "outcome": {"outcome": "disks_recovered", "nodes": [2, 0, 1], "lost_writes": 5}},
+    ]);
+    let artifact = artifact(None, faults);
+    let history = stale_read_history();
+    let data = page_data::build(&Sources {
+        history_text: &history,
+        history_name: "h",
+        artifact: Some(&artifact),
+        model: None,
+    })
+    .unwrap();
+    assert_eq!(data.faults.len(), 1, "{:?}", data.faults);
+    let span = &data.faults[0];
+    assert_eq!((span.kind, span.from, span.to), ("disk", 24.0, Some(80.0)));
+    assert_eq!(span.title, "disk failure on {0,1,2}");
+    assert_eq!(data.lost.len(), 1);
+    assert_eq!((data.lost[0].writes, data.lost[0].at), (5, 80.0));
+}
+
+#[test]
 fn pages_go_beside_their_inputs() {
     assert_eq!(
         path_beside(Path::new("/d/raft-sweep-seed3.json")),
