@@ -1261,9 +1261,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             Ok(node) => node,
             Err(reason) => return skipped(reason),
         };
-        if self.disk_failed(node) {
-            return skipped(format!("node {node}'s disk failed already"));
-        }
+        // `resolve` refuses a node whose disk failed already.
         self.cluster.fail_disk(node);
         self.failed_disks.insert(episode, vec![node]);
         Outcome::DisksFailed { nodes: vec![node] }

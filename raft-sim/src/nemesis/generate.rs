@@ -167,11 +167,13 @@ const RPC_DELAY_MAX_MS: (u64, u64) = (50, 500);
 /// A slowed disk's fsync latency, ms (a busy disk, not a dead one).
 const SLOW_FSYNC_MS: (u64, u64) = (20, 200);
 
-/// How long a deposed leader stays cut off, ms at [`TimeScale::UNIT`]:
-/// an election (at most 600 ms) and a client's attempt timeout (2 s, see
-/// `service::ATTEMPT_TIMEOUT`), then time for the clients that moved to
-/// write while the others still read from the old leader.
-const DEPOSED_HOLD_MS: (u64, u64) = (3_000, 4_500);
+/// How long the faults about a client's timeout are held, ms at
+/// [`TimeScale::UNIT`]: an election (at most 600 ms) and a client's
+/// attempt timeout (2 s, see `service::ATTEMPT_TIMEOUT`), then time for
+/// what comes after it: a deposed leader's clients that moved write while
+/// the others still read from it; a delayed client's next request meets
+/// the late answer to its last.
+const LONG_HOLD_MS: (u64, u64) = (3_000, 4_500);
 
 /// What a preset draws: times in milliseconds, inclusive ranges.
 struct Profile {
@@ -184,8 +186,9 @@ struct Profile {
     max_concurrent: usize,
     kinds: Vec<(Kind, u32)>,
     bursts: fn() -> Vec<LinkImpairment>,
-    /// The hold of a [`Kind::DeposedLeader`] (it outlasts `hold_ms`).
-    deposed_hold_ms: (u64, u64),
+    /// The hold of a [`Kind::DeposedLeader`] and a
+    /// [`Kind::DelayPastTimeout`] (it outlasts `hold_ms`).
+    long_hold_ms: (u64, u64),
 }
 
 const STANDARD_KINDS: &[(Kind, u32)] = &[
@@ -347,7 +350,7 @@ impl Profile {
             first_ms: range(self.first_ms),
             hold_ms: range(self.hold_ms),
             gap_ms: range(self.gap_ms),
-            deposed_hold_ms: range(self.deposed_hold_ms),
+            long_hold_ms: range(self.long_hold_ms),
             ..self
         }
     }
@@ -404,7 +407,7 @@ impl Profile {
                 max_concurrent: 1,
                 kinds: STANDARD_KINDS.to_vec(),
                 bursts: standard_bursts,
-                deposed_hold_ms: DEPOSED_HOLD_MS,
+                long_hold_ms: LONG_HOLD_MS,
             }),
             NemesisPreset::Hostile => Some(Profile {
                 first_ms: (200, 800),
@@ -413,7 +416,7 @@ impl Profile {
                 max_concurrent: 2,
                 kinds: HOSTILE_KINDS.to_vec(),
                 bursts: hostile_bursts,
-                deposed_hold_ms: DEPOSED_HOLD_MS,
+                long_hold_ms: LONG_HOLD_MS,
             }),
         }
     }
@@ -545,7 +548,7 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
             let mut end = end;
             if let Some((kind, fault)) = self.draw(hold) {
                 if matches!(kind, Kind::DeposedLeader | Kind::DelayPastTimeout) {
-                    let long = self.between(self.profile.deposed_hold_ms);
+                    let long = self.between(self.profile.long_hold_ms);
                     end = t.saturating_add(long).min(self.horizon_ms).max(end);
                 }
                 self.push_episode(t, end, fault);

@@ -171,6 +171,17 @@ fn an_unreadable_history_is_one_error_naming_the_file_and_line() {
     assert!(text.contains("line 1"), "{text}");
 }
 
+/// The page of [`stale_read_history`] with `artifact`.
+fn stale_read_page(artifact: &Artifact) -> PageData {
+    page_data::build(&Sources {
+        history_text: &stale_read_history(),
+        history_name: "h",
+        artifact: Some(artifact),
+        model: None,
+    })
+    .unwrap()
+}
+
 fn artifact(record: Option<TimelineRecord>, faults: serde_json::Value) -> Artifact {
     let mut config = json!({
         "run": {"app_name": "kv", "app": {"bugs": {"stale_read": true, "early_ack": false}},
@@ -239,14 +250,7 @@ fn an_artifact_adds_roles_faults_and_its_recorded_core() {
          "outcome": {"outcome": "restarted", "node": 0}},
     ]);
     let artifact = artifact(Some(record), faults);
-    let history = stale_read_history();
-    let data = page_data::build(&Sources {
-        history_text: &history,
-        history_name: "h",
-        artifact: Some(&artifact),
-        model: None,
-    })
-    .unwrap();
+    let data = stale_read_page(&artifact);
     assert_eq!(data.title, "raft-sweep seed 7");
     assert!(
         data.subtitle.contains("planted bug stale-read"),
@@ -281,14 +285,7 @@ fn an_artifact_from_before_timelines_still_draws_its_faults() {
          "outcome": {"outcome": "paused", "node": 1}},
     ]);
     let artifact = artifact(None, faults);
-    let history = stale_read_history();
-    let data = page_data::build(&Sources {
-        history_text: &history,
-        history_name: "h",
-        artifact: Some(&artifact),
-        model: None,
-    })
-    .unwrap();
+    let data = stale_read_page(&artifact);
     assert_eq!(data.faults[0].from, 24.0, "placed by at_ms");
     assert!(data.notes.iter().any(|n| n.contains("no role samples")));
     assert!(data.core.is_some(), "checked now with the artifact's model");
@@ -305,14 +302,7 @@ fn a_disk_failure_is_one_disk_span_and_its_power_cycle_marks_the_writes_lost() {
          "outcome": {"outcome": "disks_recovered", "nodes": [2, 0, 1], "lost_writes": 5}},
     ]);
     let artifact = artifact(None, faults);
-    let history = stale_read_history();
-    let data = page_data::build(&Sources {
-        history_text: &history,
-        history_name: "h",
-        artifact: Some(&artifact),
-        model: None,
-    })
-    .unwrap();
+    let data = stale_read_page(&artifact);
     assert_eq!(data.faults.len(), 1, "{:?}", data.faults);
     let span = &data.faults[0];
     assert_eq!((span.kind, span.from, span.to), ("disk", 24.0, Some(80.0)));
