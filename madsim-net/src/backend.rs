@@ -153,6 +153,37 @@ pub trait NetBackend {
         impairment: LinkImpairment,
     ) -> impl Future<Output = Result<(), NetError>> + Send;
 
+    /// From now on `node`'s clock runs at `rate_permille` / 1000 of true
+    /// time (within [`crate::clock::RATE_PERMILLE`]), continuing from what
+    /// it reads now. Only the simulator's nodes have clocks of their own.
+    fn set_clock_rate(&self, node: NodeId, rate_permille: u32) -> Result<(), NetError> {
+        let _ = (node, rate_permille);
+        Err(NetError::Unsupported {
+            backend: self.name(),
+            what: "drift a node's clock".into(),
+            hint: "nodes on a real network share the host's clock; clock drift is a simulator fault",
+        })
+    }
+
+    /// Resets every TCP stream between `a` and `b` (a middlebox that lost
+    /// its connection state: requests already delivered stay delivered,
+    /// their answers are lost); returns how many it reset. Only the
+    /// simulator can pick one link's streams out.
+    fn reset_connections(&self, a: NodeId, b: NodeId) -> Result<usize, NetError> {
+        let _ = (a, b);
+        Err(NetError::Unsupported {
+            backend: self.name(),
+            what: "reset the streams of one link".into(),
+            hint: "on a real network a kill resets a node's streams; use the simulator",
+        })
+    }
+
+    /// Where `node`'s clock stands (true time, on a real network).
+    fn clock_state(&self, node: NodeId) -> crate::clock::ClockState {
+        let _ = node;
+        crate::clock::ClockState::default()
+    }
+
     /// Lifts the impairment of `from -> to`. By default the injector's
     /// link model is all there is to clear.
     fn clear_link(

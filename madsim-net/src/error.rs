@@ -37,6 +37,12 @@ pub enum NetError {
     InvalidPartition(String),
     #[error("i/o error: {0}")]
     Io(String),
+    #[error(
+        "clock rate {rate_permille}\u{2030} is outside {}..={}\u{2030}",
+        crate::clock::RATE_PERMILLE.start(),
+        crate::clock::RATE_PERMILLE.end()
+    )]
+    ClockRate { rate_permille: u32 },
 }
 
 impl NetError {

@@ -73,6 +73,44 @@ pub use twin::node_thread;
 #[cfg(madsim)]
 pub use twin::world::release_nodes;
 
+/// Node clocks: under `cfg(madsim)` each node reads time through its own
+/// clock, which [`NetBackend::set_clock_rate`] makes run fast or slow
+/// (see the simulator's `clock` module). Real backends share the host's
+/// clock and refuse to drift it.
+pub mod clock {
+    use std::ops::RangeInclusive;
+
+    /// A clock that keeps true time.
+    pub const TRUE_RATE_PERMILLE: u32 = 1_000;
+    /// The rates a clock may run at: a tenth to ten times true time.
+    pub const RATE_PERMILLE: RangeInclusive<u32> = 100..=10_000;
+
+    /// Where a node's clock stands ([`crate::NetBackend::clock_state`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+    pub struct ClockState {
+        /// Its rate now, in thousandths of true time.
+        pub rate_permille: u32,
+        /// How far it is ahead of true time (negative: behind), ns.
+        pub skew_ns: i64,
+        /// Reads of it by the node's code since it first drifted: zero
+        /// means the drift never reached the node (it reads another clock).
+        pub drifted_reads: u64,
+    }
+
+    impl Default for ClockState {
+        fn default() -> Self {
+            ClockState {
+                rate_permille: TRUE_RATE_PERMILLE,
+                skew_ns: 0,
+                drifted_reads: 0,
+            }
+        }
+    }
+
+    #[cfg(madsim)]
+    pub use crate::twin::clock::{now, sim_duration};
+}
+
 /// TCP: simulated under `cfg(madsim)`, tokio's otherwise. Same API.
 pub mod net {
     pub use crate::twin::net::{OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};

@@ -153,6 +153,11 @@ pub enum EventKind {
         from: NodeId,
         to: NodeId,
     },
+    /// The node's clock runs at `rate_permille` / 1000 of true time from now.
+    ClockRate {
+        node: NodeId,
+        rate_permille: u64,
+    },
     /// A free-form event from the harness (nemesis steps, checker notes).
     Note {
         text: String,
@@ -362,6 +367,10 @@ impl TraceHash {
             RpcDuplicated { from, to } => [24, from, to, 0, 0],
             Throttled { from, to, wait_us } => [26, from, to, wait_us, 0],
             Handshake { from, to, delay_us } => [27, from, to, delay_us, 0],
+            ClockRate {
+                node,
+                rate_permille,
+            } => [30, node, rate_permille, 0, 0],
             Note { ref text } => {
                 self.fold_bytes(text.as_bytes());
                 [25, text.len() as u64, 0, 0, 0]

@@ -420,6 +420,29 @@ impl<B: NetBackend, A: App> Cluster<B, A> {
         Ok(self.backend.set_link(from, to, impairment).await?)
     }
 
+    /// From now on node `id`'s clock runs at `rate_permille` / 1000 of true
+    /// time, as OpenRaft reads it through `twinnet_rt::Runtime` (the
+    /// simulator's nodes only: a real backend refuses).
+    pub fn set_clock_rate(&self, id: NodeId, rate_permille: u32) -> Result<(), ClusterError> {
+        self.member(id)?;
+        Ok(self.backend.set_clock_rate(id, rate_permille)?)
+    }
+
+    /// Resets every stream between backend nodes `a` and `b` (the
+    /// simulator only); returns how many it reset.
+    pub fn reset_connections(
+        &self,
+        a: madsim_net::NodeId,
+        b: madsim_net::NodeId,
+    ) -> Result<usize, ClusterError> {
+        Ok(self.backend.reset_connections(a, b)?)
+    }
+
+    /// Where node `id`'s clock stands.
+    pub fn clock_state(&self, id: NodeId) -> madsim_net::clock::ClockState {
+        self.backend.clock_state(id)
+    }
+
     /// Removes the impairment of the directed link `from -> to`.
     pub async fn clear_link(
         &self,

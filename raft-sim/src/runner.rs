@@ -136,7 +136,7 @@ pub fn print_summary(title: &str, summary: &Summary) {
 pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
     let t = &coverage.total;
     println!("coverage (all seeds)");
-    let rows: [(&str, String); 20] = [
+    let rows: [(&str, String); 22] = [
         ("elections (terms)", t.elections.to_string()),
         (
             "leader changes",
@@ -192,12 +192,23 @@ pub fn print_coverage(coverage: &crate::sweep::CoverageTotals) {
             "client delayed",
             format!("{} ({} ops unknown)", t.client_delays, t.ops_indeterminate),
         ),
+        (
+            "client resets",
+            format!("{} ({} streams)", t.client_resets, t.client_streams_reset),
+        ),
         ("fsyncs slowed", t.slow_fsyncs.to_string()),
         (
             "disks failed",
             format!(
                 "{} ({} fsync errors, {} writes lost)",
                 t.disk_failures, t.sync_errors, t.writes_lost_to_disk_failures
+            ),
+        ),
+        (
+            "clocks drifted",
+            format!(
+                "{} ({} cut off; skew up to {} ms; {} reads)",
+                t.clock_drifts, t.clock_drifts_isolated, t.clock_skew_max_ms, t.drifted_clock_reads
             ),
         ),
         (

@@ -150,11 +150,18 @@ where
     C: RaftTypeConfig<NodeId = u64>,
     SM: RaftStateMachine<C>,
 {
-    let linearized = time::timeout(
-        READ_TIMEOUT,
-        raft.ensure_linearizable(ReadPolicy::ReadIndex),
-    )
-    .await;
+    linearize_by(raft, ReadPolicy::ReadIndex).await
+}
+
+/// [`linearize`] by `policy`: `ReadPolicy::LeaseRead` skips the round
+/// while the leader's lease lasts, which is safe only while the nodes'
+/// clocks keep pace.
+pub async fn linearize_by<C, SM, T>(raft: &Raft<C, SM>, policy: ReadPolicy) -> Result<(), Routed<T>>
+where
+    C: RaftTypeConfig<NodeId = u64>,
+    SM: RaftStateMachine<C>,
+{
+    let linearized = time::timeout(READ_TIMEOUT, raft.ensure_linearizable(policy)).await;
     match linearized {
         Err(_) => Err(Routed::Failed("read-index timed out".into())),
         Ok(Err(err)) => Err(match err.forward_to_leader() {

@@ -191,7 +191,7 @@ fn build_baseline(root: &Path, bench_dir: &Path, rev: &str) -> Result<PathBuf> {
 }
 
 /// The KV app's planted bugs and the models they are hunted under.
-const BUGS: [&str; 11] = [
+const BUGS: [&str; 12] = [
     "stale-read",
     "forget-vote",
     "early-ack",
@@ -203,6 +203,7 @@ const BUGS: [&str; 11] = [
     "leader-local-read",
     "vote-unsynced",
     "sync-error-ignored",
+    "lease-read",
 ];
 /// The bugs the baseline binary knows (the others are measured now only).
 const BASELINE_BUGS: [&str; 4] = ["stale-read", "forget-vote", "early-ack", "lost-applied"];

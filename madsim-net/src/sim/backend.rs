@@ -4,6 +4,7 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use madsim::net::NetSim;
 use parking_lot::Mutex;
 
 use super::world::{self, SimWorld};
@@ -190,6 +191,32 @@ impl NetBackend for SimBackend {
         impairment: LinkImpairment,
     ) -> Result<(), NetError> {
         self.world.injector.set_link(from, to, impairment)
+    }
+
+    fn set_clock_rate(&self, node: NodeId, rate_permille: u32) -> Result<(), NetError> {
+        if !crate::clock::RATE_PERMILLE.contains(&rate_permille) {
+            return Err(NetError::ClockRate { rate_permille });
+        }
+        let entry = self.node(node)?;
+        super::clock::set_rate(&NetSim::current(), entry.madsim_id, rate_permille);
+        self.world.injector.record(EventKind::ClockRate {
+            node,
+            rate_permille: u64::from(rate_permille),
+        });
+        Ok(())
+    }
+
+    fn reset_connections(&self, a: NodeId, b: NodeId) -> Result<usize, NetError> {
+        self.node(a)?;
+        self.node(b)?;
+        Ok(self.world.reset_between(a, b))
+    }
+
+    fn clock_state(&self, node: NodeId) -> crate::clock::ClockState {
+        self.node(node).map_or_else(
+            |_| Default::default(),
+            |entry| super::clock::state(entry.madsim_id),
+        )
     }
 
     fn injector(&self) -> &Arc<FailureInjector> {

@@ -56,6 +56,7 @@ pub(crate) fn current() -> Option<Arc<SimWorld>> {
         {
             return Some(Arc::clone(&existing.world));
         }
+        super::clock::reset();
         let world = Arc::new(SimWorld {
             injector: FailureInjector::simulated(),
             table: Mutex::new(ConnTable::default()),
@@ -147,6 +148,35 @@ impl SimWorld {
                 self.injector.record(EventKind::StreamReset { from, to });
             }
         }
+    }
+}
+
+impl SimWorld {
+    /// Resets every stream between nodes `a` and `b` (either way round),
+    /// as a middlebox that drops its connection state does; returns how
+    /// many it reset.
+    pub(crate) fn reset_between(&self, a: NodeId, b: NodeId) -> usize {
+        let conns: Vec<Arc<Conn>> = {
+            let mut table = self.table.lock();
+            table
+                .pending
+                .retain(|_, conn| !(conn.involves(a) && conn.involves(b)));
+            table
+                .live
+                .values()
+                .filter_map(Weak::upgrade)
+                .filter(|c| c.involves(a) && c.involves(b))
+                .collect()
+        };
+        let mut reset = 0;
+        for conn in conns {
+            if conn.reset() {
+                let (from, to) = conn.endpoints();
+                self.injector.record(EventKind::StreamReset { from, to });
+                reset += 1;
+            }
+        }
+        reset
     }
 }
 

@@ -75,7 +75,7 @@ pub struct AppFlags {
     /// Switch on a planted bug (tests of the checker). kv: stale-read,
     /// forget-vote, early-ack, lost-applied, retry-ambiguous,
     /// snapshot-keeps-state, snapshot-drops-membership, response-mixup,
-    /// leader-local-read, vote-unsynced or sync-error-ignored;
+    /// leader-local-read, vote-unsynced, sync-error-ignored or lease-read;
     /// openraft-kv-memstore:
     /// local-read. Repeatable.
     #[arg(long = "bug", value_name = "NAME")]

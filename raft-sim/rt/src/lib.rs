@@ -13,6 +13,8 @@
 //!
 //! - [`watch`]: a watch channel that wakes waiting receivers in FIFO order
 //!   (`tokio::sync::watch` picks its notify slot with a process-global RNG).
+//! - `clock` (madsim only): `NodeInstant` and `NodeSleep`, time on the
+//!   clock of the task's node, which the nemesis may make drift.
 //! - `timeout` (madsim only): a nameable `Timeout` future on madsim's `Sleep`.
 //! - `rng` (madsim only): rand 0.10's `Rng` over madsim's seeded generator.
 //! - `simulated` (madsim only): `MadsimRuntime` itself.
@@ -20,12 +22,16 @@
 pub mod watch;
 
 #[cfg(madsim)]
+mod clock;
+#[cfg(madsim)]
 mod rng;
 #[cfg(madsim)]
 mod simulated;
 #[cfg(madsim)]
 mod timeout;
 
+#[cfg(madsim)]
+pub use clock::{NodeInstant, NodeSleep};
 #[cfg(madsim)]
 pub use rng::SimRng;
 #[cfg(madsim)]

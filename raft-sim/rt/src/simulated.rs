@@ -3,11 +3,12 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openraft_rt::{AsyncRuntime, OptionalSend};
 use openraft_rt_tokio::{TokioMpsc, TokioMutex, TokioOneshot};
 
+use super::clock::{NodeInstant, NodeSleep};
 use super::rng::SimRng;
 use super::timeout::{Elapsed, Timeout};
 use super::watch::FifoWatch;
@@ -62,12 +63,12 @@ impl AsyncRuntime for MadsimRuntime {
     /// aborts the whole simulation (with its seed) instead of surfacing here.
     type JoinError = madsim::task::JoinError;
     type JoinHandle<T: OptionalSend + 'static> = madsim::task::JoinHandle<T>;
-    type Sleep = madsim::time::Sleep;
-    /// `std::time::Instant` is madsim's instant: inside a simulation madsim
-    /// answers the `clock_gettime` behind `Instant::now()` with simulated
-    /// time. The simulated clock starts at zero, and on Linux an `Instant`
-    /// may go below it, so `now() - lease` early in a run does not panic.
-    type Instant = Instant;
+    type Sleep = NodeSleep;
+    /// The clock of the node the task runs on: simulated time, unless the
+    /// nemesis made that node's clock drift. Its `std::time::Instant` is
+    /// madsim's, which starts at zero; on Linux an `Instant` may go below
+    /// it, so `now() - lease` early in a run does not panic.
+    type Instant = NodeInstant;
     type TimeoutError = Elapsed;
     type Timeout<R, T: Future<Output = R> + OptionalSend> = Timeout<T>;
     type ThreadLocalRng = SimRng;
@@ -88,12 +89,12 @@ impl AsyncRuntime for MadsimRuntime {
 
     #[track_caller]
     fn sleep(duration: Duration) -> Self::Sleep {
-        madsim::time::sleep(duration)
+        NodeSleep::new(duration)
     }
 
     #[track_caller]
     fn sleep_until(deadline: Self::Instant) -> Self::Sleep {
-        madsim::time::sleep_until(deadline)
+        NodeSleep::until(deadline)
     }
 
     #[track_caller]
@@ -101,7 +102,7 @@ impl AsyncRuntime for MadsimRuntime {
         duration: Duration,
         future: F,
     ) -> Self::Timeout<R, F> {
-        Timeout::new(future, madsim::time::sleep(duration))
+        Timeout::new(future, NodeSleep::new(duration))
     }
 
     #[track_caller]
@@ -109,7 +110,7 @@ impl AsyncRuntime for MadsimRuntime {
         deadline: Self::Instant,
         future: F,
     ) -> Self::Timeout<R, F> {
-        Timeout::new(future, madsim::time::sleep_until(deadline))
+        Timeout::new(future, NodeSleep::until(deadline))
     }
 
     fn is_panic(join_error: &Self::JoinError) -> bool {

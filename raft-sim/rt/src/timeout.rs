@@ -1,21 +1,21 @@
-//! A nameable timeout future on madsim's simulated clock.
+//! A nameable timeout future on the node's clock.
 //!
 //! OpenRaft's `AsyncRuntime::Timeout<R, F>` is an associated type, so the
 //! runtime must be able to *name* the future it returns. madsim's own
 //! `time::timeout` returns `impl Future`, which cannot be named; [`Timeout`]
 //! is the same select-inner-first-then-deadline logic as a plain struct over
-//! madsim's [`Sleep`].
+//! a [`NodeSleep`].
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use madsim::time::Sleep;
+use super::clock::NodeSleep;
 
 pin_project_lite::pin_project! {
     /// A future that fails with [`Elapsed`] unless `future` completes before the
-    /// deadline of its [`Sleep`].
+    /// deadline of its [`NodeSleep`].
     ///
     /// The inner future is polled first on every poll, so a future that is ready
     /// at the deadline still wins (as with tokio's and madsim's `timeout`). Note
@@ -25,13 +25,13 @@ pin_project_lite::pin_project! {
     pub struct Timeout<F> {
         #[pin]
         future: F,
-        sleep: Sleep,
+        sleep: NodeSleep,
     }
 }
 
 impl<F> Timeout<F> {
     /// Races `future` against `sleep`.
-    pub(crate) fn new(future: F, sleep: Sleep) -> Self {
+    pub(crate) fn new(future: F, sleep: NodeSleep) -> Self {
         Self { future, sleep }
     }
 }

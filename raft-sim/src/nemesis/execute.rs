@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use madsim_net::clock::ClockState;
 use madsim_net::rand::Rng;
 use madsim_net::stream::{Stream, StreamRng};
 use madsim_net::time::{self, Instant};
@@ -67,6 +68,18 @@ pub trait ClusterControl {
     fn fail_disk(&self, id: NodeId);
     /// Node `id`'s failed disk is replaced ([`crate::store::Disk::repair`]).
     fn repair_disk(&self, id: NodeId);
+    /// Node `id`'s clock runs at `rate_permille` / 1000 of true time
+    /// ([`Cluster::set_clock_rate`]).
+    fn set_clock_rate(&self, id: NodeId, rate_permille: u32) -> Result<(), ClusterError>;
+    /// Where node `id`'s clock stands.
+    fn clock_state(&self, id: NodeId) -> ClockState;
+    /// Resets every stream between backend nodes `a` and `b`; returns how
+    /// many it reset ([`Cluster::reset_connections`]).
+    fn reset_connections(
+        &self,
+        a: madsim_net::NodeId,
+        b: madsim_net::NodeId,
+    ) -> Result<usize, ClusterError>;
     /// Kills node `id`; returns how many unsynced writes its disk lost
     /// (as `policy` says, by default the cluster's crash policy).
     fn kill(
@@ -175,6 +188,19 @@ impl<B: NetBackend, A: App> ClusterControl for Cluster<B, A> {
         if let Ok(disk) = self.disk(id) {
             disk.repair();
         }
+    }
+    fn set_clock_rate(&self, id: NodeId, rate_permille: u32) -> Result<(), ClusterError> {
+        Cluster::set_clock_rate(self, id, rate_permille)
+    }
+    fn clock_state(&self, id: NodeId) -> ClockState {
+        Cluster::clock_state(self, id)
+    }
+    fn reset_connections(
+        &self,
+        a: madsim_net::NodeId,
+        b: madsim_net::NodeId,
+    ) -> Result<usize, ClusterError> {
+        Cluster::reset_connections(self, a, b)
     }
     async fn kill(&self, id: NodeId, policy: Option<CrashPolicy>) -> Result<usize, ClusterError> {
         Cluster::kill_with(self, id, policy).await
@@ -342,6 +368,11 @@ pub enum Outcome {
     DelayCleared {
         links: usize,
     },
+    /// The client's streams were reset `resets` times, `streams` in all.
+    ClientConnectionsReset {
+        resets: u32,
+        streams: usize,
+    },
     FsyncSlowed {
         node: NodeId,
         latency_ms: u64,
@@ -357,6 +388,22 @@ pub enum Outcome {
     DisksRecovered {
         nodes: Vec<NodeId>,
         lost_writes: usize,
+    },
+    /// Node `node`'s clock runs at `rate_permille`; with `isolated`, the
+    /// node is cut off from the other Raft nodes by partition `isolated`.
+    ClockDrifted {
+        node: NodeId,
+        rate_permille: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        isolated: Option<PartitionId>,
+    },
+    /// Node `node`'s clock keeps true time again, `skew_ms` ahead of it
+    /// (negative: behind); the node's code read it `drifted_reads` times
+    /// since it first drifted (0: the drift never reached the app).
+    ClockRestored {
+        node: NodeId,
+        skew_ms: i64,
+        drifted_reads: u64,
     },
     RpcFaulted,
     RpcFaultsCleared,
@@ -438,6 +485,10 @@ impl fmt::Display for Outcome {
                 "delayed {links} client links by {one_way_ms} ms ± {jitter_ms} ms each way"
             ),
             Outcome::DelayCleared { links } => write!(f, "cleared {links} delayed client links"),
+            Outcome::ClientConnectionsReset { resets, streams } => write!(
+                f,
+                "reset the client's connections {resets} time(s), {streams} streams in all"
+            ),
             Outcome::FsyncSlowed { node, latency_ms } => {
                 write!(f, "node {node}'s fsyncs take {latency_ms} ms")
             }
@@ -446,6 +497,26 @@ impl fmt::Display for Outcome {
             Outcome::DisksRecovered { nodes, lost_writes } => write!(
                 f,
                 "power-cycled nodes {nodes:?} on repaired disks ({lost_writes} writes lost)"
+            ),
+            Outcome::ClockDrifted {
+                node,
+                rate_permille,
+                isolated,
+            } => {
+                write!(f, "node {node}'s clock runs at {rate_permille}\u{2030}")?;
+                match isolated {
+                    Some(id) => write!(f, ", cut off by partition #{id}"),
+                    None => Ok(()),
+                }
+            }
+            Outcome::ClockRestored {
+                node,
+                skew_ms,
+                drifted_reads,
+            } => write!(
+                f,
+                "node {node}'s clock keeps true time again, {skew_ms:+} ms off \
+                 ({drifted_reads} reads while drifted)"
             ),
             Outcome::RpcFaulted => f.write_str("Raft RPC faults in force"),
             Outcome::RpcFaultsCleared => f.write_str("Raft RPC faults cleared"),
@@ -527,6 +598,7 @@ pub async fn run<K: ClusterControl>(
     // A schedule cut short leaves no disk slowed ([`stop`] cannot know
     // their normal speed; it finds every other fault on its own).
     executor.restore_all_fsyncs();
+    executor.restore_all_clocks().await;
     executor.recover_all_disks().await;
     Ok(applied)
 }
@@ -561,6 +633,8 @@ struct Executor<'c, K: ClusterControl> {
     slowed: BTreeMap<u32, (NodeId, Duration)>,
     /// Nodes whose disks failed, by episode.
     failed_disks: BTreeMap<u32, Vec<NodeId>>,
+    /// Drifted clocks by episode: the node and the partition isolating it.
+    drifted: BTreeMap<u32, (NodeId, Option<PartitionId>)>,
     /// The burst or client delay in force: its episode and the links it
     /// impaired (one at a time: each would clear the other's links).
     impaired: Option<(u32, Vec<Link>)>,
@@ -582,6 +656,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             compacted: BTreeMap::new(),
             slowed: BTreeMap::new(),
             failed_disks: BTreeMap::new(),
+            drifted: BTreeMap::new(),
             rpc_faulted: None,
             impaired: None,
         }
@@ -647,6 +722,10 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
                 round_trip_permille,
             } => self.delay_client(step.episode, *round_trip_permille).await,
             Fault::ClearDelay => self.clear_delay(step.episode).await,
+            Fault::ResetClientConnections { resets, every_ms } => {
+                self.reset_client_connections(*resets, Duration::from_millis(*every_ms))
+                    .await
+            }
             Fault::SlowFsync { target, latency_ms } => {
                 self.slow_fsync(step.episode, *target, *latency_ms).await
             }
@@ -654,6 +733,15 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             Fault::FailDisk(target) => self.fail_disk(step.episode, *target).await,
             Fault::FailAllDisks => self.fail_all_disks(step.episode),
             Fault::RecoverDisks => self.recover_disks(step.episode).await,
+            Fault::DriftClock {
+                target,
+                rate_permille,
+                isolate,
+            } => {
+                self.drift_clock(step.episode, *target, *rate_permille, *isolate)
+                    .await
+            }
+            Fault::RestoreClock => self.restore_clock(step.episode).await,
             Fault::RpcFaults(faults) => self.rpc_faults(step.episode, *faults),
             Fault::ClearRpcFaults => self.clear_rpc_faults(step.episode),
             Fault::ImpairBurst { impairment, .. } => {
@@ -1152,12 +1240,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             Ok(impairment) => impairment,
             Err(e) => return skipped(format!("no such delay: {e}")),
         };
-        let clients: Vec<madsim_net::NodeId> = self
-            .cluster
-            .backend_nodes()
-            .into_iter()
-            .filter(|n| !self.raft_nodes.contains(n))
-            .collect();
+        let clients = self.client_nodes();
         let mut links = Vec::new();
         for &client in &clients {
             for &node in &self.raft_nodes {
@@ -1174,6 +1257,36 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         }
     }
 
+    async fn reset_client_connections(&mut self, resets: u32, every: Duration) -> Outcome {
+        let clients = self.client_nodes();
+        let mut streams = 0;
+        for reset in 0..resets {
+            if reset > 0 {
+                time::sleep(every).await;
+            }
+            for &client in &clients {
+                for &node in &self.raft_nodes {
+                    match self.cluster.reset_connections(client, node) {
+                        Ok(count) => streams += count,
+                        Err(e) => {
+                            return skipped(format!("the client's streams cannot be reset: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+        Outcome::ClientConnectionsReset { resets, streams }
+    }
+
+    /// The backend nodes that are not Raft nodes: where the clients run.
+    fn client_nodes(&self) -> Vec<madsim_net::NodeId> {
+        self.cluster
+            .backend_nodes()
+            .into_iter()
+            .filter(|n| !self.raft_nodes.contains(n))
+            .collect()
+    }
+
     async fn clear_delay(&mut self, episode: u32) -> Outcome {
         match self.end_impairment(episode).await {
             Some(links) => Outcome::DelayCleared { links },
@@ -1181,14 +1294,17 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         }
     }
 
-    async fn slow_fsync(&mut self, episode: u32, target: Target, latency_ms: u64) -> Outcome {
-        let node = match target {
-            Target::Leader => match self.leader().await {
-                Some(leader) => leader,
-                None => return skipped(format!("no leader within {:?}", self.leader_wait)),
-            },
-            Target::Node(id) if self.raft_nodes.contains(&id) => id,
-            Target::Node(id) => return skipped(format!("node {id} is not in the cluster")),
+    /// The node `target` names, up or down: for faults that leave it
+    /// running (a slow disk, a drifting clock) and so need no majority
+    /// check.
+    async fn pick(&mut self, target: Target) -> Result<NodeId, String> {
+        match target {
+            Target::Leader => self
+                .leader()
+                .await
+                .ok_or_else(|| format!("no leader within {:?}", self.leader_wait)),
+            Target::Node(id) if self.raft_nodes.contains(&id) => Ok(id),
+            Target::Node(id) => Err(format!("node {id} is not in the cluster")),
             Target::RandomFollower => {
                 let leader = self.current_leader();
                 let mut others: Vec<NodeId> = self
@@ -1198,11 +1314,15 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
                     .filter(|n| Some(*n) != leader)
                     .collect();
                 super::shuffle(&mut self.rng, &mut others);
-                match others.first() {
-                    Some(&node) => node,
-                    None => return skipped("no follower".into()),
-                }
+                others.first().copied().ok_or_else(|| "no follower".into())
             }
+        }
+    }
+
+    async fn slow_fsync(&mut self, episode: u32, target: Target, latency_ms: u64) -> Outcome {
+        let node = match self.pick(target).await {
+            Ok(node) => node,
+            Err(reason) => return skipped(reason),
         };
         if self.slowed.values().any(|&(slow, _)| slow == node) {
             return skipped(format!("node {node}'s disk is slowed already"));
@@ -1221,6 +1341,89 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
                 Outcome::FsyncRestored { node }
             }
             None => skipped("no disk was slowed in this episode".into()),
+        }
+    }
+
+    async fn drift_clock(
+        &mut self,
+        episode: u32,
+        target: Target,
+        rate_permille: u32,
+        isolate: bool,
+    ) -> Outcome {
+        let node = match self.pick(target).await {
+            Ok(node) => node,
+            Err(reason) => return skipped(reason),
+        };
+        if self.drifted.values().any(|&(drifted, _)| drifted == node) {
+            return skipped(format!("node {node}'s clock drifts already"));
+        }
+        if let Err(e) = self.cluster.set_clock_rate(node, rate_permille) {
+            return skipped(format!("the clock of node {node} cannot drift: {e}"));
+        }
+        let isolated = if isolate {
+            let others = self
+                .raft_nodes
+                .iter()
+                .copied()
+                .filter(|&n| n != node)
+                .collect();
+            let partition = Partition::Split {
+                side_a: vec![node],
+                side_b: others,
+            };
+            match self.cluster.partition(partition).await {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    self.reset_clock(node);
+                    return failed(e);
+                }
+            }
+        } else {
+            None
+        };
+        self.drifted.insert(episode, (node, isolated));
+        Outcome::ClockDrifted {
+            node,
+            rate_permille,
+            isolated,
+        }
+    }
+
+    async fn restore_clock(&mut self, episode: u32) -> Outcome {
+        let Some((node, isolated)) = self.drifted.remove(&episode) else {
+            return skipped("no clock drifted in this episode".into());
+        };
+        self.reset_clock(node);
+        let state = self.cluster.clock_state(node);
+        if let Some(id) = isolated
+            && let Err(e) = self.cluster.heal(Some(id)).await
+        {
+            return failed(e);
+        }
+        Outcome::ClockRestored {
+            node,
+            skew_ms: state.skew_ns / 1_000_000,
+            drifted_reads: state.drifted_reads,
+        }
+    }
+
+    /// Node `node`'s clock keeps true time again. The rate is in bounds
+    /// and the node exists, so the backend that drifted it cannot refuse.
+    fn reset_clock(&self, node: NodeId) {
+        let reset = self
+            .cluster
+            .set_clock_rate(node, madsim_net::clock::TRUE_RATE_PERMILLE);
+        debug_assert!(reset.is_ok(), "{reset:?}");
+    }
+
+    async fn restore_all_clocks(&mut self) {
+        let episodes: Vec<u32> = self.drifted.keys().copied().collect();
+        for episode in episodes {
+            let outcome = self.restore_clock(episode).await;
+            self.cluster.injector().note(format!(
+                "nemesis end: episode {episode}'s drifted clock: {outcome}"
+            ));
         }
     }
 

@@ -227,6 +227,15 @@ pub enum Fault {
     },
     /// Clears the delay of the same episode.
     ClearDelay,
+    /// Resets every stream between the client node and the Raft nodes
+    /// `resets` times, `every_ms` apart (a load balancer or NAT that lost
+    /// its connection state): requests already delivered are applied, their
+    /// answers lost, so writes in flight end of unknown outcome while the
+    /// cluster stays healthy, and a client's retry meets a working leader.
+    ResetClientConnections {
+        resets: u32,
+        every_ms: u64,
+    },
     /// Makes node `target`'s fsyncs take `latency_ms` (a slow or busy
     /// disk): a write stays unsynced that much longer.
     SlowFsync {
@@ -249,6 +258,20 @@ pub enum Fault {
     /// their disks replaced: each comes back with what it synced before
     /// the failure.
     RecoverDisks,
+    /// Node `target`'s clock runs at `rate_permille` / 1000 of true time
+    /// (OpenRaft's timers and leases read it). With `isolate`, the node is
+    /// also cut off from the other Raft nodes while its clients still
+    /// reach it: a leader whose clock runs slow believes its lease longer
+    /// than its followers wait before electing another.
+    DriftClock {
+        target: Target,
+        rate_permille: u32,
+        isolate: bool,
+    },
+    /// The clock the same episode drifted keeps true time again (from the
+    /// skew it built up: a monotonic clock does not jump back), and its
+    /// isolation heals.
+    RestoreClock,
     /// BUGGIFY for the Raft RPCs: every RPC the harness's network
     /// ([`crate::network`]) sends may be dropped, duplicated or held back,
     /// as the faults say, until the episode ends.
@@ -279,6 +302,7 @@ impl Fault {
             Fault::DelayPastTimeout { .. } => Some(Fault::ClearDelay),
             Fault::SlowFsync { .. } => Some(Fault::RestoreFsync),
             Fault::FailDisk(_) | Fault::FailAllDisks => Some(Fault::RecoverDisks),
+            Fault::DriftClock { .. } => Some(Fault::RestoreClock),
             Fault::RpcFaults(_) => Some(Fault::ClearRpcFaults),
             _ => None,
         }
@@ -297,6 +321,7 @@ impl Fault {
                 | Fault::ClearDelay
                 | Fault::RestoreFsync
                 | Fault::RecoverDisks
+                | Fault::RestoreClock
                 | Fault::ClearRpcFaults
         )
     }
@@ -331,7 +356,11 @@ impl Fault {
                 target: Target::Node(n),
                 ..
             }
-            | Fault::FailDisk(Target::Node(n)) => vec![*n],
+            | Fault::FailDisk(Target::Node(n))
+            | Fault::DriftClock {
+                target: Target::Node(n),
+                ..
+            } => vec![*n],
             _ => Vec::new(),
         }
     }
@@ -375,6 +404,10 @@ impl fmt::Display for Fault {
                 "delay the client's links: a round trip takes {round_trip_permille}\u{2030} of its attempt timeout"
             ),
             Fault::ClearDelay => f.write_str("clear the client's delayed links"),
+            Fault::ResetClientConnections { resets, every_ms } => write!(
+                f,
+                "reset the client's connections {resets} time(s), {every_ms} ms apart"
+            ),
             Fault::SlowFsync { target, latency_ms } => {
                 write!(f, "slow the fsyncs of {target} to {latency_ms} ms")
             }
@@ -384,6 +417,18 @@ impl fmt::Display for Fault {
             Fault::RecoverDisks => {
                 f.write_str("power-cycle the nodes whose disks failed, on repaired disks")
             }
+            Fault::DriftClock {
+                target,
+                rate_permille,
+                isolate,
+            } => {
+                write!(f, "run the clock of {target} at {rate_permille}\u{2030}")?;
+                if *isolate {
+                    f.write_str(" and cut it off from the other nodes")?;
+                }
+                Ok(())
+            }
+            Fault::RestoreClock => f.write_str("the drifted clock keeps true time again"),
             Fault::RpcFaults(faults) => write!(
                 f,
                 "Raft RPCs: drop {}%, duplicate {}%, delay {}% by up to {} us",

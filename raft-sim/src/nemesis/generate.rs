@@ -97,12 +97,21 @@ enum Kind {
     RemoveVoters(Target),
     /// Client replies delayed to about the client's attempt timeout.
     DelayPastTimeout,
+    /// The client's connections reset a few times while writes are in
+    /// flight: outcomes unknown, the cluster healthy.
+    ResetClientConnections,
     /// A node's fsyncs slowed for the hold.
     SlowFsync(Target),
     /// A node's disk failed for the hold, then the node power-cycled.
     DiskFailure(Target),
     /// Every node's disk failed for the hold, then all power-cycled.
     DiskFailureAll,
+    /// A node's clock runs slow or fast for the hold.
+    ClockDrift(Target),
+    /// The leader's clock runs slow while it is cut off from its peers
+    /// (not from its clients) for the long hold: by its clock its lease
+    /// outlasts the election its followers hold meanwhile.
+    SlowClockDeposedLeader,
     /// Raft RPCs dropped, duplicated and delayed at random.
     RpcFaults,
     Burst,
@@ -133,11 +142,15 @@ impl Kind {
             Kind::RemoveVoters(Target::Leader) => "membership-remove-leader",
             Kind::RemoveVoters(_) => "membership-remove-follower",
             Kind::DelayPastTimeout => "client-delay-past-timeout",
+            Kind::ResetClientConnections => "client-connection-reset",
             Kind::SlowFsync(Target::Leader) => "slow-fsync-leader",
             Kind::SlowFsync(_) => "slow-fsync-node",
             Kind::DiskFailure(Target::Leader) => "disk-failure-leader",
             Kind::DiskFailure(_) => "disk-failure-follower",
             Kind::DiskFailureAll => "disk-failure-all",
+            Kind::ClockDrift(Target::Leader) => "clock-drift-leader",
+            Kind::ClockDrift(_) => "clock-drift-node",
+            Kind::SlowClockDeposedLeader => "clock-slow-deposed-leader",
             Kind::RpcFaults => "raft-rpc-faults",
             Kind::Burst => "link-burst",
         }
@@ -164,8 +177,25 @@ pub struct SwarmDraw {
 /// to about an election timeout.
 const RPC_DELAY_MAX_MS: (u64, u64) = (50, 500);
 
+/// How many times one episode resets the client's connections, and how
+/// far apart, ms: apart by more than a write's round trip, so each reset
+/// meets new writes in flight.
+const CLIENT_RESETS: (u32, u32) = (2, 6);
+const CLIENT_RESET_EVERY_MS: (u64, u64) = (50, 250);
+
 /// A slowed disk's fsync latency, ms (a busy disk, not a dead one).
 const SLOW_FSYNC_MS: (u64, u64) = (20, 200);
+
+/// A drifting clock's rate, per mille of true time: slow or fast. Real
+/// clocks drift by parts per million; a simulated run lasts seconds, so the
+/// drift is as large as the hours a real one has to build up its skew.
+const SLOW_CLOCK_PERMILLE: (u32, u32) = (250, 800);
+const FAST_CLOCK_PERMILLE: (u32, u32) = (1_250, 4_000);
+
+/// A deposed leader's slow clock, per mille: its lease (one
+/// `election_timeout_max` by its clock) must outlast its followers'
+/// lease plus an election, about twice as long by true time.
+const DEPOSED_LEADER_CLOCK_PERMILLE: (u32, u32) = (100, 200);
 
 /// How long the faults about a client's timeout are held, ms at
 /// [`TimeScale::UNIT`]: an election (at most 600 ms) and a client's
@@ -186,8 +216,9 @@ struct Profile {
     max_concurrent: usize,
     kinds: Vec<(Kind, u32)>,
     bursts: fn() -> Vec<LinkImpairment>,
-    /// The hold of a [`Kind::DeposedLeader`] and a
-    /// [`Kind::DelayPastTimeout`] (it outlasts `hold_ms`).
+    /// The hold of a [`Kind::DeposedLeader`], a
+    /// [`Kind::SlowClockDeposedLeader`] and a [`Kind::DelayPastTimeout`]
+    /// (it outlasts `hold_ms`).
     long_hold_ms: (u64, u64),
 }
 
@@ -220,10 +251,13 @@ const STANDARD_KINDS: &[(Kind, u32)] = &[
     (Kind::SlowFsync(Target::Leader), 1),
     (Kind::RpcFaults, 1),
     (Kind::Burst, 1),
-    (Kind::CrashAllInElection, 3),
-    (Kind::DeposedLeader, 3),
+    (Kind::CrashAllInElection, 4),
+    (Kind::DeposedLeader, 1),
     (Kind::DiskFailure(Target::Leader), 1),
     (Kind::DiskFailureAll, 3),
+    (Kind::ClockDrift(Target::Node(0)), 1),
+    (Kind::SlowClockDeposedLeader, 4),
+    (Kind::ResetClientConnections, 2),
 ];
 
 const HOSTILE_KINDS: &[(Kind, u32)] = &[
@@ -264,6 +298,10 @@ const HOSTILE_KINDS: &[(Kind, u32)] = &[
     (Kind::DiskFailure(Target::Leader), 1),
     (Kind::DiskFailure(Target::RandomFollower), 1),
     (Kind::DiskFailureAll, 1),
+    (Kind::ClockDrift(Target::Leader), 1),
+    (Kind::ClockDrift(Target::Node(0)), 1),
+    (Kind::SlowClockDeposedLeader, 1),
+    (Kind::ResetClientConnections, 1),
 ];
 
 fn built(spec: madsim_net::impairment::LinkImpairmentBuilder) -> LinkImpairment {
@@ -547,7 +585,10 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
             };
             let mut end = end;
             if let Some((kind, fault)) = self.draw(hold) {
-                if matches!(kind, Kind::DeposedLeader | Kind::DelayPastTimeout) {
+                if matches!(
+                    kind,
+                    Kind::DeposedLeader | Kind::SlowClockDeposedLeader | Kind::DelayPastTimeout
+                ) {
                     let long = self.between(self.profile.long_hold_ms);
                     end = t.saturating_add(long).min(self.horizon_ms).max(end);
                 }
@@ -600,7 +641,8 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
                 Kind::MajorityMinority
                 | Kind::Bridge
                 | Kind::IsolateLeader
-                | Kind::DeposedLeader => n >= 3,
+                | Kind::DeposedLeader
+                | Kind::SlowClockDeposedLeader => n >= 3,
                 Kind::MajoritiesRing => n >= 4 && 2 * ring_radius(n) + 1 < n,
                 Kind::OneWay => n >= 2,
                 // Taking one node down must leave a majority running.
@@ -611,7 +653,10 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
                 | Kind::RemoveVoters(_)
                 | Kind::DiskFailure(_)
                 | Kind::CrashAllInElection => n >= 3,
-                Kind::SlowFsync(_) | Kind::RpcFaults => n >= 1,
+                Kind::SlowFsync(_)
+                | Kind::RpcFaults
+                | Kind::ClockDrift(_)
+                | Kind::ResetClientConnections => n >= 1,
                 // Its links would fight a burst's over the client's.
                 Kind::DelayPastTimeout => n >= 1 && !burst_active,
                 Kind::CrashAll | Kind::CrashAllAfterAck | Kind::DiskFailureAll => n >= 1,
@@ -687,12 +732,43 @@ impl<'r, R: Rng + ?Sized> Generator<'r, R> {
             Kind::DelayPastTimeout => Fault::DelayPastTimeout {
                 round_trip_permille: self.rng.gen_range(900..=1_300),
             },
+            // Each reset finds about one op in flight per client, most of
+            // them writes; the hold bounds the whole series.
+            Kind::ResetClientConnections => {
+                let resets = self.rng.gen_range(CLIENT_RESETS.0..=CLIENT_RESETS.1);
+                let every_ms = self
+                    .rng
+                    .gen_range(CLIENT_RESET_EVERY_MS.0..=CLIENT_RESET_EVERY_MS.1);
+                Fault::ResetClientConnections {
+                    resets,
+                    every_ms: every_ms.min(hold_ms / u64::from(resets)),
+                }
+            }
             Kind::SlowFsync(target) => Fault::SlowFsync {
                 target: self.target(target),
                 latency_ms: self.rng.gen_range(SLOW_FSYNC_MS.0..=SLOW_FSYNC_MS.1),
             },
             Kind::DiskFailure(target) => Fault::FailDisk(self.target(target)),
             Kind::DiskFailureAll => Fault::FailAllDisks,
+            Kind::ClockDrift(target) => {
+                let (lo, hi) = if self.rng.gen_bool(0.5) {
+                    SLOW_CLOCK_PERMILLE
+                } else {
+                    FAST_CLOCK_PERMILLE
+                };
+                Fault::DriftClock {
+                    target: self.target(target),
+                    rate_permille: self.rng.gen_range(lo..=hi),
+                    isolate: false,
+                }
+            }
+            Kind::SlowClockDeposedLeader => Fault::DriftClock {
+                target: Target::Leader,
+                rate_permille: self
+                    .rng
+                    .gen_range(DEPOSED_LEADER_CLOCK_PERMILLE.0..=DEPOSED_LEADER_CLOCK_PERMILLE.1),
+                isolate: true,
+            },
             Kind::RpcFaults => Fault::RpcFaults(RpcFaults {
                 drop_percent: f64::from(self.rng.gen_range(1..=10u32)),
                 duplicate_percent: f64::from(self.rng.gen_range(0..=10u32)),

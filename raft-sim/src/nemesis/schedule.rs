@@ -8,6 +8,11 @@ use super::fault::Fault;
 use super::generate::SwarmDraw;
 use super::{MAX_BURST_MS, MAX_NODES, MAX_SCHEDULE_MS, MAX_STEPS, NodeId};
 
+/// Bounds on one [`Fault::ResetClientConnections`] step, which runs its
+/// resets before the next step may start.
+pub const MAX_CLIENT_RESETS: u32 = 20;
+pub const MAX_CLIENT_RESET_EVERY_MS: u64 = 1_000;
+
 /// One fault at `at_ms` after [`run`] starts. Steps of one episode belong
 /// together: the undo step acts on what its episode's start step did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +38,21 @@ pub enum ScheduleError {
         step: usize,
         episode: u32,
         fault: String,
+    },
+    #[error(
+        "step {step}: a clock rate of {rate_permille}\u{2030} is outside {}..={}\u{2030}",
+        madsim_net::clock::RATE_PERMILLE.start(),
+        madsim_net::clock::RATE_PERMILLE.end()
+    )]
+    ClockRate { step: usize, rate_permille: u32 },
+    #[error(
+        "step {step}: {resets} client resets {every_ms} ms apart; 1..={MAX_CLIENT_RESETS} \
+         resets at most {MAX_CLIENT_RESET_EVERY_MS} ms apart are allowed"
+    )]
+    ClientResets {
+        step: usize,
+        resets: u32,
+        every_ms: u64,
     },
     #[error("episode {episode} starts more than one fault")]
     EpisodeReused { episode: u32 },
@@ -177,6 +197,23 @@ fn check_step(i: usize, step: &Step) -> Result<(), ScheduleError> {
         return Err(ScheduleError::BurstTooLong {
             step: i,
             duration_ms,
+        });
+    }
+    if let Fault::DriftClock { rate_permille, .. } = step.fault
+        && !madsim_net::clock::RATE_PERMILLE.contains(&rate_permille)
+    {
+        return Err(ScheduleError::ClockRate {
+            step: i,
+            rate_permille,
+        });
+    }
+    if let Fault::ResetClientConnections { resets, every_ms } = step.fault
+        && (!(1..=MAX_CLIENT_RESETS).contains(&resets) || every_ms > MAX_CLIENT_RESET_EVERY_MS)
+    {
+        return Err(ScheduleError::ClientResets {
+            step: i,
+            resets,
+            every_ms,
         });
     }
     if let Some(node) = step

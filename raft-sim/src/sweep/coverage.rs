@@ -77,6 +77,11 @@ pub struct Coverage {
     pub client_delays: u64,
     #[serde(default)]
     pub ops_indeterminate: u64,
+    /// Times the client's connections were reset, and the streams reset.
+    #[serde(default)]
+    pub client_resets: u64,
+    #[serde(default)]
+    pub client_streams_reset: u64,
     /// Episodes of Raft RPC faults, and the RPCs they dropped, duplicated or
     /// delayed (an app whose network does not ask the injector sees none).
     #[serde(default)]
@@ -94,6 +99,20 @@ pub struct Coverage {
     pub sync_errors: u64,
     #[serde(default)]
     pub writes_lost_to_disk_failures: u64,
+    /// Clocks made to drift, and of those the ones cut off from their peers
+    /// (a slow leader's lease outliving its followers' patience).
+    #[serde(default)]
+    pub clock_drifts: u64,
+    #[serde(default)]
+    pub clock_drifts_isolated: u64,
+    /// The largest skew a drifted clock built up, ms (the most a sweep
+    /// total takes: the largest of any seed).
+    #[serde(default)]
+    pub clock_skew_max_ms: u64,
+    /// Reads of drifted clocks by the nodes' code (0: the drift never
+    /// reached the app).
+    #[serde(default)]
+    pub drifted_clock_reads: u64,
     /// Snapshots installed from a leader (a follower fell behind the log).
     pub snapshots_installed: u64,
     pub snapshots_built: u64,
@@ -178,10 +197,26 @@ impl Coverage {
             }
             Outcome::VotersRestored { .. } => self.memberships_restored += 1,
             Outcome::ClientDelayed { .. } => self.client_delays += 1,
+            Outcome::ClientConnectionsReset { resets, streams } => {
+                self.client_resets += u64::from(*resets);
+                self.client_streams_reset += *streams as u64;
+            }
             Outcome::FsyncSlowed { .. } => self.slow_fsyncs += 1,
             Outcome::DisksFailed { nodes } => self.disk_failures += nodes.len() as u64,
             Outcome::DisksRecovered { lost_writes, .. } => {
                 self.writes_lost_to_disk_failures += *lost_writes as u64
+            }
+            Outcome::ClockDrifted { isolated, .. } => {
+                self.clock_drifts += 1;
+                self.clock_drifts_isolated += u64::from(isolated.is_some());
+            }
+            Outcome::ClockRestored {
+                skew_ms,
+                drifted_reads,
+                ..
+            } => {
+                self.clock_skew_max_ms = self.clock_skew_max_ms.max(skew_ms.unsigned_abs());
+                self.drifted_clock_reads += drifted_reads;
             }
             Outcome::RpcFaulted => self.rpc_fault_episodes += 1,
             Outcome::Impaired { .. } => self.link_bursts += 1,
@@ -274,10 +309,16 @@ impl CoverageTotals {
             t.memberships_restored += c.memberships_restored;
             t.client_delays += c.client_delays;
             t.ops_indeterminate += c.ops_indeterminate;
+            t.client_resets += c.client_resets;
+            t.client_streams_reset += c.client_streams_reset;
             t.slow_fsyncs += c.slow_fsyncs;
             t.disk_failures += c.disk_failures;
             t.sync_errors += c.sync_errors;
             t.writes_lost_to_disk_failures += c.writes_lost_to_disk_failures;
+            t.clock_drifts += c.clock_drifts;
+            t.clock_drifts_isolated += c.clock_drifts_isolated;
+            t.clock_skew_max_ms = t.clock_skew_max_ms.max(c.clock_skew_max_ms);
+            t.drifted_clock_reads += c.drifted_clock_reads;
             t.rpc_fault_episodes += c.rpc_fault_episodes;
             t.rpcs_faulted += c.rpcs_faulted;
             t.reads_during_partition += c.reads_during_partition;
@@ -360,6 +401,13 @@ impl CoverageTotals {
                 t.client_delays
             ));
         }
+        if t.client_resets > 0 && t.client_streams_reset == 0 {
+            never.push(format!(
+                "the client's connections were reset {} times, no stream was open: does the \
+                 app's client connect over madsim_net (or twinnet's reqwest)?",
+                t.client_resets
+            ));
+        }
         if t.rpc_fault_episodes > 0 && t.rpcs_faulted == 0 {
             never.push(format!(
                 "{} episodes of Raft RPC faults, no RPC was dropped, duplicated or delayed: \
@@ -373,6 +421,14 @@ impl CoverageTotals {
                 "{} disks failed, no fsync saw the error: does the app sync its log through \
                  raft_sim's Mount (LogStore, Mirrored)?",
                 t.disk_failures
+            ));
+        }
+        if t.clock_drifts > 0 && t.drifted_clock_reads == 0 {
+            never.push(format!(
+                "{} clocks drifted, no node read a drifted clock: does the app's Raft run on \
+                 twinnet_rt::Runtime (its declare_raft_types! AsyncRuntime)? Another runtime \
+                 reads the simulation's one clock",
+                t.clock_drifts
             ));
         }
         if t.partitions > 0 && t.reads_during_partition == 0 {

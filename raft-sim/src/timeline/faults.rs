@@ -19,7 +19,7 @@ pub struct FaultSpan {
     /// after the run); drawn to the end of the axis.
     pub to: Option<f64>,
     /// The colour family: partition, kill, power, pause, membership,
-    /// client, disk, rpc, links.
+    /// client, disk, clock, rpc, links.
     pub kind: &'static str,
     /// What it did, in a few words.
     pub title: String,
@@ -75,9 +75,14 @@ pub fn spans(
             }
             continue;
         }
+        // A burst ends by itself later; a series of resets is over when
+        // its step is logged.
+        let one_shot =
+            step.fault.undo().is_none() && !matches!(step.fault, Fault::ImpairBurst { .. });
         let (status, to) = match step.outcome {
             Outcome::Skipped { .. } => ("skipped", Some(time)),
             Outcome::Failed { .. } => ("failed", Some(time)),
+            _ if one_shot => ("applied", Some(time)),
             _ => ("applied", None),
         };
         if to.is_none() {
@@ -153,12 +158,15 @@ fn kind_of(fault: &Fault) -> &'static str {
         | Fault::RestartAll => "power",
         Fault::Pause(_) | Fault::Resume(_) => "pause",
         Fault::RemoveVoters { .. } | Fault::RestoreVoters => "membership",
-        Fault::DelayPastTimeout { .. } | Fault::ClearDelay => "client",
+        Fault::DelayPastTimeout { .. }
+        | Fault::ClearDelay
+        | Fault::ResetClientConnections { .. } => "client",
         Fault::SlowFsync { .. }
         | Fault::RestoreFsync
         | Fault::FailDisk(_)
         | Fault::FailAllDisks
         | Fault::RecoverDisks => "disk",
+        Fault::DriftClock { .. } | Fault::RestoreClock => "clock",
         Fault::RpcFaults(_) | Fault::ClearRpcFaults => "rpc",
         Fault::ImpairBurst { .. } => "links",
     }
@@ -173,7 +181,9 @@ fn nodes_of(outcome: &Outcome) -> Vec<NodeId> {
         | Outcome::Paused { node }
         | Outcome::Resumed { node }
         | Outcome::FsyncSlowed { node, .. }
-        | Outcome::FsyncRestored { node } => vec![*node],
+        | Outcome::FsyncRestored { node }
+        | Outcome::ClockDrifted { node, .. }
+        | Outcome::ClockRestored { node, .. } => vec![*node],
         Outcome::CrashedAll { nodes, .. }
         | Outcome::RestartedAll { nodes, .. }
         | Outcome::DisksFailed { nodes }
@@ -243,6 +253,9 @@ fn title_of(step: &AppliedFault) -> String {
         (_, Outcome::ClientDelayed { one_way_ms, .. }) => {
             format!("client links +{one_way_ms} ms each way")
         }
+        (_, Outcome::ClientConnectionsReset { resets, streams }) => {
+            format!("client connections reset x{resets} ({streams} streams)")
+        }
         (_, Outcome::FsyncSlowed { node, latency_ms }) => {
             format!("node {node} fsync {latency_ms} ms")
         }
@@ -252,6 +265,17 @@ fn title_of(step: &AppliedFault) -> String {
             set(nodes),
             lost(*lost_writes)
         ),
+        (
+            _,
+            Outcome::ClockDrifted {
+                node,
+                rate_permille,
+                isolated,
+            },
+        ) => {
+            let cut_off = if isolated.is_some() { ", cut off" } else { "" };
+            format!("node {node} clock at {rate_permille}\u{2030}{cut_off}")
+        }
         (Fault::RpcFaults(faults), _) => format!(
             "Raft RPCs: drop {}%, dup {}%, delay {}%",
             faults.drop_percent, faults.duplicate_percent, faults.delay_percent

@@ -21,11 +21,13 @@
   };
   const FAULT_COLORS = {
     partition: '#0284c7', kill: '#dc2626', power: '#991b1b', pause: '#7c3aed',
-    membership: '#0d9488', client: '#ea580c', disk: '#a16207', rpc: '#475569', links: '#db2777',
+    membership: '#0d9488', client: '#ea580c', disk: '#a16207', clock: '#4d7c0f', rpc: '#475569',
+    links: '#db2777',
   };
   const FAULT_NAMES = {
     partition: 'partition', kill: 'kill / restart', power: 'power loss', pause: 'pause',
-    membership: 'membership', client: 'client delay', disk: 'slow disk', rpc: 'RPC faults', links: 'link burst',
+    membership: 'membership', client: 'client delay', disk: 'disk', clock: 'clock drift', rpc: 'RPC faults',
+    links: 'link burst',
   };
   const OUTCOME_COLORS = {
     ok: '#22a559', fail: '#dc2626', info: 'url(#hatch-info)', pending: 'url(#hatch-pending)',

@@ -50,9 +50,14 @@ pub enum Bug {
     /// the fsync until it passes, as PostgreSQL did until 2018, ends the
     /// same way on Linux).
     SyncErrorIgnored,
+    /// Reads trust openraft's leader lease (`ReadPolicy::LeaseRead`)
+    /// instead of a read-index round: correct only while clocks keep pace.
+    /// A leader whose clock runs slow still believes its lease after its
+    /// followers, by their clocks, waited it out and elected another.
+    LeaseRead,
 }
 
-pub const ALL: [Bug; 11] = [
+pub const ALL: [Bug; 12] = [
     Bug::StaleRead,
     Bug::ForgetVote,
     Bug::EarlyAck,
@@ -64,6 +69,7 @@ pub const ALL: [Bug; 11] = [
     Bug::LeaderLocalRead,
     Bug::VoteUnsynced,
     Bug::SyncErrorIgnored,
+    Bug::LeaseRead,
 ];
 
 impl Bug {
@@ -80,6 +86,7 @@ impl Bug {
             Bug::LeaderLocalRead => "leader-local-read",
             Bug::VoteUnsynced => "vote-unsynced",
             Bug::SyncErrorIgnored => "sync-error-ignored",
+            Bug::LeaseRead => "lease-read",
         }
     }
 }
@@ -121,6 +128,8 @@ pub struct Bugs {
     pub vote_unsynced: bool,
     #[serde(default)]
     pub sync_error_ignored: bool,
+    #[serde(default)]
+    pub lease_read: bool,
 }
 
 impl Bugs {
@@ -141,6 +150,7 @@ impl Bugs {
             Bug::LeaderLocalRead => self.leader_local_read = true,
             Bug::VoteUnsynced => self.vote_unsynced = true,
             Bug::SyncErrorIgnored => self.sync_error_ignored = true,
+            Bug::LeaseRead => self.lease_read = true,
         }
         self
     }

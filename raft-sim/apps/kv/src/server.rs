@@ -2,6 +2,7 @@
 //! node answers ([`KvAnswer`]), and the handler that serves it on
 //! raft-sim's [`service`] channel, apart from the Raft RPCs.
 
+use openraft::raft::ReadPolicy;
 use raft_sim::service::{self, Routed};
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +57,13 @@ async fn read(raft: &Raft, key: String, bugs: Bugs) -> Routed<KvAnswer> {
         metrics.current_leader == Some(metrics.id)
     };
     let skip_read_index = bugs.stale_read || (bugs.leader_local_read && believes_it_leads());
-    if !skip_read_index && let Err(refused) = service::linearize(raft).await {
+    // Planted `lease-read`: the leader's lease stands in for the round.
+    let policy = if bugs.lease_read {
+        ReadPolicy::LeaseRead
+    } else {
+        ReadPolicy::ReadIndex
+    };
+    if !skip_read_index && let Err(refused) = service::linearize_by(raft, policy).await {
         return refused;
     }
     // Under the planted `stale-read` bug: whatever this node has applied,

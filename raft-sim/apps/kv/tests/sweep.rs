@@ -159,3 +159,11 @@ fn sync_error_ignored_is_caught() {
     // cycle that loses what they never wrote.
     caught_and_replayed(Bug::SyncErrorIgnored, Model::RegisterCas);
 }
+
+#[test]
+fn lease_read_is_caught() {
+    // Needs a leader whose clock runs slow, cut off from its followers
+    // while its clients still read from it: its lease outlives the
+    // election they hold meanwhile.
+    caught_and_replayed(Bug::LeaseRead, Model::RegisterCas);
+}
