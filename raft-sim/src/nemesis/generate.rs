@@ -252,11 +252,11 @@ const STANDARD_KINDS: &[(Kind, u32)] = &[
     (Kind::RpcFaults, 1),
     (Kind::Burst, 1),
     (Kind::CrashAllInElection, 4),
-    (Kind::DeposedLeader, 1),
+    (Kind::DeposedLeader, 2),
     (Kind::DiskFailure(Target::Leader), 1),
     (Kind::DiskFailureAll, 3),
     (Kind::ClockDrift(Target::Node(0)), 1),
-    (Kind::SlowClockDeposedLeader, 4),
+    (Kind::SlowClockDeposedLeader, 3),
     (Kind::ResetClientConnections, 2),
 ];
 
@@ -294,7 +294,7 @@ const HOSTILE_KINDS: &[(Kind, u32)] = &[
     (Kind::RpcFaults, 2),
     (Kind::Burst, 3),
     (Kind::CrashAllInElection, 1),
-    (Kind::DeposedLeader, 1),
+    (Kind::DeposedLeader, 2),
     (Kind::DiskFailure(Target::Leader), 1),
     (Kind::DiskFailure(Target::RandomFollower), 1),
     (Kind::DiskFailureAll, 1),
@@ -810,6 +810,7 @@ mod tests {
 
     use super::super::ScheduleError;
     use super::super::fault::ring_grudges;
+    use super::super::schedule::MAX_CLIENT_RESETS;
 
     use super::*;
 
@@ -985,6 +986,10 @@ mod tests {
                     edges.push((step.at_ms, 1));
                     edges.push((step.at_ms + duration_ms, -1));
                 }
+                Fault::ResetClientConnections { resets, every_ms } => {
+                    edges.push((step.at_ms, 1));
+                    edges.push((step.at_ms + u64::from(*resets) * every_ms, -1));
+                }
                 f if f.is_undo() => {
                     assert!(starts_at.contains_key(&step.episode));
                     edges.push((step.at_ms, -1));
@@ -1067,6 +1072,35 @@ mod tests {
             Schedule::new(vec![step(1, 0, Fault::Kill(Target::Node(1_000)))]),
             Err(ScheduleError::NodeOutOfRange { node: 1_000, .. })
         ));
+        let drift = |rate_permille| Fault::DriftClock {
+            target: Target::Leader,
+            rate_permille,
+            isolate: false,
+        };
+        assert!(matches!(
+            Schedule::new(vec![step(1, 0, drift(50))]),
+            Err(ScheduleError::ClockRate {
+                rate_permille: 50,
+                ..
+            })
+        ));
+        assert!(
+            Schedule::new(vec![
+                step(1, 0, drift(100)),
+                step(2, 0, Fault::RestoreClock)
+            ])
+            .is_ok()
+        );
+        let resets = |resets, every_ms| Fault::ResetClientConnections { resets, every_ms };
+        for (count, every_ms) in [(0, 100), (MAX_CLIENT_RESETS + 1, 100), (3, 5_000)] {
+            assert!(
+                matches!(
+                    Schedule::new(vec![step(1, 0, resets(count, every_ms))]),
+                    Err(ScheduleError::ClientResets { .. })
+                ),
+                "{count} resets {every_ms} ms apart"
+            );
+        }
         let many = (0..=MAX_STEPS as u32)
             .map(|e| step(1, e, Fault::Kill(Target::Leader)))
             .collect();
@@ -1082,6 +1116,63 @@ mod tests {
         .expect("valid");
         assert_eq!(s.steps()[0].at_ms, 1);
         assert!(s.unpaired_episodes().is_empty());
+    }
+
+    /// Drifted clocks stay within the rates a clock may run at; a leader
+    /// cut off runs slow enough for its lease to outlast an election, and
+    /// is held as long as a deposed leader; a series of client resets fits
+    /// in its hold.
+    #[test]
+    fn clock_drifts_and_client_resets_are_drawn_in_bounds() {
+        let s = generate(NemesisPreset::Hostile, 5, 30 * MINUTE);
+        let (mut isolated, mut free, mut resets) = (0, 0, 0);
+        for step in s.steps() {
+            match step.fault {
+                Fault::DriftClock {
+                    target,
+                    rate_permille,
+                    isolate: true,
+                } => {
+                    assert_eq!(target, Target::Leader);
+                    let (lo, hi) = DEPOSED_LEADER_CLOCK_PERMILLE;
+                    assert!((lo..=hi).contains(&rate_permille), "{rate_permille}");
+                    let end = s
+                        .steps()
+                        .iter()
+                        .find(|st| st.episode == step.episode && st.fault == Fault::RestoreClock)
+                        .map(|st| st.at_ms - step.at_ms);
+                    assert!(end.is_some_and(|held| held >= LONG_HOLD_MS.0), "{end:?}");
+                    isolated += 1;
+                }
+                Fault::DriftClock { rate_permille, .. } => {
+                    let slow = SLOW_CLOCK_PERMILLE.0..=SLOW_CLOCK_PERMILLE.1;
+                    let fast = FAST_CLOCK_PERMILLE.0..=FAST_CLOCK_PERMILLE.1;
+                    assert!(slow.contains(&rate_permille) || fast.contains(&rate_permille));
+                    free += 1;
+                }
+                Fault::ResetClientConnections {
+                    resets: n,
+                    every_ms,
+                } => {
+                    assert!((CLIENT_RESETS.0..=CLIENT_RESETS.1).contains(&n));
+                    assert!(u64::from(n) * every_ms <= 4_000, "longer than the hold");
+                    resets += 1;
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            isolated > 0 && free > 0 && resets > 0,
+            "{isolated} {free} {resets}"
+        );
+        for (lo, hi) in [
+            SLOW_CLOCK_PERMILLE,
+            FAST_CLOCK_PERMILLE,
+            DEPOSED_LEADER_CLOCK_PERMILLE,
+        ] {
+            assert!(madsim_net::clock::RATE_PERMILLE.contains(&lo));
+            assert!(madsim_net::clock::RATE_PERMILLE.contains(&hi));
+        }
     }
 
     #[test]

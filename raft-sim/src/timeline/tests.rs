@@ -312,6 +312,36 @@ fn a_disk_failure_is_one_disk_span_and_its_power_cycle_marks_the_writes_lost() {
 }
 
 #[test]
+fn a_drifted_clock_spans_its_episode_and_client_resets_are_a_moment() {
+    let faults = json!([
+        {"step": 0, "episode": 0,
+         "fault": {"drift_clock": {"target": "leader", "rate_permille": 150, "isolate": true}},
+         "end_of_burst": false, "planned_ms": 24, "at_ms": 24, "time_ns": 999_000_000,
+         "outcome": {"outcome": "clock_drifted", "node": 2, "rate_permille": 150, "isolated": 3}},
+        {"step": 1, "episode": 0, "fault": "restore_clock", "end_of_burst": false,
+         "planned_ms": 60, "at_ms": 60, "time_ns": 1_035_000_000,
+         "outcome": {"outcome": "clock_restored", "node": 2, "skew_ms": -30, "drifted_reads": 9}},
+        {"step": 2, "episode": 1,
+         "fault": {"reset_client_connections": {"resets": 3, "every_ms": 10}},
+         "end_of_burst": false, "planned_ms": 50, "at_ms": 70, "time_ns": 1_045_000_000,
+         "outcome": {"outcome": "client_connections_reset", "resets": 3, "streams": 12}},
+    ]);
+    let artifact = artifact(None, faults);
+    let data = stale_read_page(&artifact);
+    assert_eq!(data.faults.len(), 2, "{:?}", data.faults);
+    let clock = &data.faults[0];
+    assert_eq!(
+        (clock.kind, clock.from, clock.to),
+        ("clock", 24.0, Some(60.0))
+    );
+    assert_eq!(clock.title, "node 2 clock at 150\u{2030}, cut off");
+    assert_eq!(clock.nodes, vec![2]);
+    let resets = &data.faults[1];
+    assert_eq!((resets.kind, resets.to), ("client", Some(resets.from)));
+    assert_eq!(resets.title, "client connections reset x3 (12 streams)");
+}
+
+#[test]
 fn pages_go_beside_their_inputs() {
     assert_eq!(
         path_beside(Path::new("/d/raft-sweep-seed3.json")),

@@ -16,7 +16,7 @@ use madsim_net::time::{self, Instant};
 use madsim_net::{EventKind, NetBackend, SimBackend};
 use raft_sim::cluster::{Cluster, ClusterOptions};
 use raft_sim::invariants::{self, LeaderWatch};
-use raft_sim::nemesis::{self, NemesisPreset, Outcome, Schedule};
+use raft_sim::nemesis::{self, ClusterControl, NemesisPreset, Outcome, Schedule};
 
 const RUN: Duration = Duration::from_secs(20);
 const RECOVERY: Duration = Duration::from_secs(30);
@@ -679,5 +679,146 @@ fn failed_disks_stop_their_nodes_until_power_cycled() {
             .wait_applied(&[0, 1, 2], applied_at_leader, Duration::from_secs(10))
             .await
             .expect("every node caught up");
+    });
+}
+
+/// Leader `leader` cut off by a `DriftClock` episode with its clock at
+/// `rate_permille`: 2 s later, whether it still serves a lease read, and
+/// whether its followers elected another leader meanwhile.
+fn lease_read_on_a_cut_off_leader(rate_permille: u32) -> (bool, bool) {
+    use openraft::raft::ReadPolicy;
+    use raft_sim::nemesis::{Fault, Step, Target};
+    let runtime = Runtime::with_seed_and_config(1, madsim::Config::default());
+    runtime.block_on(async move {
+        let cluster = led_cluster(3).await;
+        let leader = cluster
+            .wait_for_leader(Duration::from_secs(10))
+            .await
+            .expect("a leader");
+        let step = |at_ms, episode, fault| Step {
+            at_ms,
+            episode,
+            fault,
+        };
+        let schedule = Schedule::new(vec![
+            step(
+                0,
+                0,
+                Fault::DriftClock {
+                    target: Target::Leader,
+                    rate_permille,
+                    isolate: true,
+                },
+            ),
+            step(3_000, 0, Fault::RestoreClock),
+        ])
+        .expect("a valid schedule");
+        let raft = cluster.raft(leader).await.expect("the leader runs");
+        let probe = async {
+            time::sleep(Duration::from_secs(2)).await;
+            let another_leads = ClusterControl::leaders(&cluster)
+                .iter()
+                .any(|&(node, _)| node != leader);
+            let lease_read = raft.ensure_linearizable(ReadPolicy::LeaseRead).await;
+            (lease_read.is_ok(), another_leads)
+        };
+        let (applied, probed) =
+            futures::future::join(nemesis::run(&cluster, &schedule, 1), probe).await;
+        let applied = applied.expect("run");
+        assert!(
+            matches!(applied[0].outcome, Outcome::ClockDrifted { node, isolated: Some(_), .. } if node == leader),
+            "{:?}",
+            applied[0].outcome
+        );
+        assert!(
+            matches!(applied[1].outcome, Outcome::ClockRestored { drifted_reads, .. } if drifted_reads > 0),
+            "{:?}",
+            applied[1].outcome
+        );
+        let state = cluster.clock_state(leader);
+        assert_eq!(state.rate_permille, 1_000, "the episode restored the clock");
+        probed
+    })
+}
+
+/// A slow clock reaches OpenRaft: a leader cut off from its followers
+/// still trusts its lease after they elected another leader, so a lease
+/// read there is stale; on a clock that keeps true time the lease has
+/// run out by then.
+#[test]
+fn a_slow_clock_keeps_a_cut_off_leader_trusting_its_lease() {
+    let (slow_lease_read, slow_successor) = lease_read_on_a_cut_off_leader(150);
+    assert!(slow_successor, "the followers elected a new leader");
+    assert!(
+        slow_lease_read,
+        "the slow leader's lease outlived the election"
+    );
+    let (true_lease_read, true_successor) = lease_read_on_a_cut_off_leader(1_000);
+    assert!(true_successor, "the followers elected a new leader");
+    assert!(
+        !true_lease_read,
+        "a true clock's lease ran out before the election"
+    );
+}
+
+/// Resetting the client's connections while it writes leaves writes of
+/// unknown outcome (the request reached the leader, the answer was lost)
+/// while the cluster stays healthy: the next write is acknowledged.
+#[test]
+fn client_connection_resets_leave_writes_of_unknown_outcome() {
+    use raft_sim::nemesis::{Fault, Step};
+    use raft_sim::service::ClientError;
+    let runtime = Runtime::with_seed_and_config(1, madsim::Config::default());
+    runtime.block_on(async {
+        let cluster = led_cluster(3).await;
+        let schedule = Schedule::new(vec![Step {
+            at_ms: 500,
+            episode: 0,
+            fault: Fault::ResetClientConnections {
+                resets: 4,
+                every_ms: 100,
+            },
+        }])
+        .expect("a valid schedule");
+        let mut client = cluster.client();
+        let writer = cluster
+            .spawn_client(async move {
+                let (mut unknown, mut acked) = (0, 0);
+                for i in 0..200 {
+                    let put = KvCommand::Put {
+                        key: "k".into(),
+                        value: format!("v{i}"),
+                    };
+                    match client.write(put).await {
+                        Ok(response) if response.ok => acked += 1,
+                        Err(ClientError::Indeterminate { .. }) => unknown += 1,
+                        _ => {}
+                    }
+                }
+                (unknown, acked)
+            })
+            .expect("writer");
+        let applied = nemesis::run(&cluster, &schedule, 1).await.expect("run");
+        assert!(
+            matches!(
+                applied[0].outcome,
+                Outcome::ClientConnectionsReset { resets: 4, streams } if streams >= 4
+            ),
+            "{:?}",
+            applied[0].outcome
+        );
+        let (unknown, acked) = writer.await.expect("writer");
+        assert!(unknown >= 1, "no write lost its answer to a reset");
+        assert!(
+            acked + unknown == 200,
+            "{acked} acked, {unknown} unknown of 200"
+        );
+        let resets = cluster
+            .backend
+            .events()
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::StreamReset { .. }))
+            .count();
+        assert!(resets >= 4, "{resets} stream resets logged");
     });
 }
