@@ -75,6 +75,8 @@ fn with_current<T>(read: impl FnOnce(&mut NodeClock) -> T) -> Option<T> {
             *clocks = None;
             return None;
         }
+        // Outside a task (a runtime's own set-up) there is no node: true time.
+        madsim::runtime::Handle::try_current().ok()?;
         table.nodes.get_mut(&madsim::plugin::node()).map(read)
     })
 }
