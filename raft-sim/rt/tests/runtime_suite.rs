@@ -158,7 +158,7 @@ mod simulated {
     use openraft_rt::watch::{Watch, WatchReceiver, WatchSender};
     use parking_lot::Mutex;
     use rand::RngExt;
-    use twinnet_rt::{Elapsed, FifoWatch, MadsimRuntime, Runtime};
+    use twinnet_rt::{Elapsed, FifoWatch, MadsimRuntime, NodeInstant, Runtime};
 
     /// One receiver's observation: (receiver, value seen, simulated ns).
     type Trace = Vec<(u64, u64, u128)>;
@@ -316,7 +316,9 @@ mod simulated {
     }
 
     /// The type OpenRaft stores for a timeout can be written down.
-    fn named_timeout(deadline: Instant) -> <MadsimRuntime as AsyncRuntime>::Timeout<u8, Ready<u8>> {
+    fn named_timeout(
+        deadline: NodeInstant,
+    ) -> <MadsimRuntime as AsyncRuntime>::Timeout<u8, Ready<u8>> {
         MadsimRuntime::timeout_at(deadline, ready(7))
     }
 
@@ -324,7 +326,7 @@ mod simulated {
     fn timeout_polls_the_future_before_the_deadline() {
         MadsimRuntime::with_seed(0).block_on(async {
             MadsimRuntime::sleep(Duration::from_millis(5)).await;
-            let past = Instant::now() - Duration::from_millis(1);
+            let past = NodeInstant::now() - Duration::from_millis(1);
             assert_eq!(named_timeout(past).await, Ok(7));
         });
     }
