@@ -92,8 +92,9 @@ pub mod clock {
         pub rate_permille: u32,
         /// How far it is ahead of true time (negative: behind), ns.
         pub skew_ns: i64,
-        /// Reads of it by the node's code since it first drifted: zero
-        /// means the drift never reached the node (it reads another clock).
+        /// Reads of it by the node's code while it ran off true rate, over
+        /// the simulation: zero means the drift never reached the node (it
+        /// reads another clock).
         pub drifted_reads: u64,
     }
 

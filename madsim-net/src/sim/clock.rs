@@ -30,8 +30,8 @@ struct NodeClock {
     sim_anchor: Instant,
     local_at_anchor: Instant,
     rate_permille: u32,
-    /// Reads by the node's own code since its clock first drifted: zero
-    /// means the drift never reached it (it reads the host clock).
+    /// Reads by the node's own code while its clock ran off true rate:
+    /// zero means the drift never reached it (it reads another clock).
     reads: u64,
 }
 
@@ -85,7 +85,7 @@ fn with_current<T>(read: impl FnOnce(&mut NodeClock) -> T) -> Option<T> {
 pub fn now() -> Instant {
     let sim_now = Instant::now();
     with_current(|clock| {
-        clock.reads += 1;
+        clock.reads += u64::from(clock.rate_permille != TRUE_RATE_PERMILLE);
         clock.read(sim_now)
     })
     .unwrap_or(sim_now)

@@ -137,7 +137,10 @@ async fn a_clock_changing_rate_neither_jumps_nor_runs_back() {
     assert!(about(after_true - after_fast, Duration::from_secs(4)));
     // Back at true rate, the clock keeps the lead it built up.
     let lead_ns = backend.clock_state(0).skew_ns;
+    let drifted_reads = backend.clock_state(0).drifted_reads;
     let elapsed = local_elapsed(&backend, 0, Duration::from_secs(1)).await;
+    // Reads at true rate are not drifted reads.
+    assert_eq!(backend.clock_state(0).drifted_reads, drifted_reads);
     assert!(about(elapsed, Duration::from_secs(1)), "{elapsed:?}");
     assert!(backend.clock_state(0).skew_ns.abs_diff(lead_ns) < 2_000_000);
     // 0.5 s at 250 and 4 s at 4000 over 3 s: 1.5 s ahead.

@@ -399,7 +399,7 @@ pub enum Outcome {
     },
     /// Node `node`'s clock keeps true time again, `skew_ms` ahead of it
     /// (negative: behind); the node's code read it `drifted_reads` times
-    /// since it first drifted (0: the drift never reached the app).
+    /// during the episode (0: the drift never reached the app).
     ClockRestored {
         node: NodeId,
         skew_ms: i64,
@@ -633,8 +633,9 @@ struct Executor<'c, K: ClusterControl> {
     slowed: BTreeMap<u32, (NodeId, Duration)>,
     /// Nodes whose disks failed, by episode.
     failed_disks: BTreeMap<u32, Vec<NodeId>>,
-    /// Drifted clocks by episode: the node and the partition isolating it.
-    drifted: BTreeMap<u32, (NodeId, Option<PartitionId>)>,
+    /// Drifted clocks by episode: the node, the partition isolating it,
+    /// and its clock's drifted reads before the episode.
+    drifted: BTreeMap<u32, (NodeId, Option<PartitionId>, u64)>,
     /// The burst or client delay in force: its episode and the links it
     /// impaired (one at a time: each would clear the other's links).
     impaired: Option<(u32, Vec<Link>)>,
@@ -1355,9 +1356,10 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             Ok(node) => node,
             Err(reason) => return skipped(reason),
         };
-        if self.drifted.values().any(|&(drifted, _)| drifted == node) {
+        if self.drifted.values().any(|&(drifted, ..)| drifted == node) {
             return skipped(format!("node {node}'s clock drifts already"));
         }
+        let reads_before = self.cluster.clock_state(node).drifted_reads;
         if let Err(e) = self.cluster.set_clock_rate(node, rate_permille) {
             return skipped(format!("the clock of node {node} cannot drift: {e}"));
         }
@@ -1382,7 +1384,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         } else {
             None
         };
-        self.drifted.insert(episode, (node, isolated));
+        self.drifted.insert(episode, (node, isolated, reads_before));
         Outcome::ClockDrifted {
             node,
             rate_permille,
@@ -1391,7 +1393,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
     }
 
     async fn restore_clock(&mut self, episode: u32) -> Outcome {
-        let Some((node, isolated)) = self.drifted.remove(&episode) else {
+        let Some((node, isolated, reads_before)) = self.drifted.remove(&episode) else {
             return skipped("no clock drifted in this episode".into());
         };
         self.reset_clock(node);
@@ -1404,7 +1406,7 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
         Outcome::ClockRestored {
             node,
             skew_ms: state.skew_ns / 1_000_000,
-            drifted_reads: state.drifted_reads,
+            drifted_reads: state.drifted_reads.saturating_sub(reads_before),
         }
     }
 
