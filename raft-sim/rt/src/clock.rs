@@ -91,15 +91,19 @@ pub struct NodeSleep {
 
 impl NodeSleep {
     pub(crate) fn until(deadline: NodeInstant) -> Self {
-        let wait = deadline - NodeInstant::now();
+        Self::waiting(deadline, deadline - NodeInstant::now())
+    }
+
+    /// One clock read, not two: every OpenRaft tick makes a sleep.
+    pub(crate) fn new(duration: Duration) -> Self {
+        Self::waiting(NodeInstant::now() + duration, duration)
+    }
+
+    fn waiting(deadline: NodeInstant, wait: Duration) -> Self {
         NodeSleep {
             deadline,
             sleep: madsim::time::sleep(madsim_net::clock::sim_duration(wait)),
         }
-    }
-
-    pub(crate) fn new(duration: Duration) -> Self {
-        Self::until(NodeInstant::now() + duration)
     }
 }
 

@@ -1364,15 +1364,14 @@ impl<'c, K: ClusterControl> Executor<'c, K> {
             return skipped(format!("the clock of node {node} cannot drift: {e}"));
         }
         let isolated = if isolate {
-            let others = self
-                .raft_nodes
-                .iter()
-                .copied()
-                .filter(|&n| n != node)
-                .collect();
-            let partition = Partition::Split {
-                side_a: vec![node],
-                side_b: others,
+            // The node alone on one side, as the isolated-leader partition.
+            let partition = match PartitionKind::IsolateLeader.resolve(&self.raft_nodes, Some(node))
+            {
+                Ok(partition) => partition,
+                Err(reason) => {
+                    self.reset_clock(node);
+                    return skipped(reason);
+                }
             };
             match self.cluster.partition(partition).await {
                 Ok(id) => Some(id),
